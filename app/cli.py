@@ -1,0 +1,132 @@
+"""The `portal` command: demo, serve, worker, verify, db."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import uuid
+
+import click
+
+import app as _app  # noqa: F401  (puts the project root first on sys.path; see app/__init__.py)
+from app.config import Config
+from app.runtime import Runtime, set_current
+
+
+def _runtime() -> Runtime:
+    runtime = Runtime(Config.from_env())
+    set_current(runtime)
+    return runtime
+
+
+@click.group(help="Einwohnerportal Luzern: resident portal with sealed case files.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def cli(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.group(help="Database schema (Alembic migrations).")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Migrate the schema to the newest revision (or REVISION).")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    from app.migrate import upgrade
+
+    upgrade(_runtime().engine, revision)
+
+
+@db.command("downgrade", help="Migrate the schema down to REVISION ('base' empties it).")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    from app.migrate import downgrade
+
+    downgrade(_runtime().engine, revision)
+
+
+@cli.command(help="Create the demo portal (schema, authorities, accounts) and print the accounts.")
+def demo() -> None:
+    from app.demo import create_demo, format_accounts
+    from app.migrate import upgrade
+
+    runtime = _runtime()
+    upgrade(runtime.engine)
+    accounts = create_demo(runtime)
+    click.echo(format_accounts(accounts, runtime.config))
+
+
+@cli.command(help="Serve the portal with the built-in server (production: gunicorn wsgi:app).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, envvar="PORT", type=int)
+def serve(host: str, port: int) -> None:
+    from werkzeug.serving import run_simple
+
+    from app.factory import create_app
+
+    run_simple(host, port, create_app(), threaded=True, use_reloader=False)
+
+
+@cli.command(help="Run background jobs from Redis (needs PORTAL_REDIS_URL).")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    from rq import SimpleWorker
+
+    runtime = _runtime()
+    if runtime.queue is None:
+        raise click.UsageError("PORTAL_REDIS_URL is not set; jobs run in-process without it.")
+    found = runtime.recover()
+    if found:
+        click.echo(f"re-enqueued {found} lost job(s)")
+    # SimpleWorker runs jobs in this process: no fork per job (3x the throughput here), and the
+    # runtime with its pools and keys is built once.
+    SimpleWorker([runtime.queue], connection=runtime.redis).work(
+        burst=burst, with_scheduler=True, logging_level="WARNING"
+    )
+
+
+@cli.command(help="Verify case files (all, or the given ids): digests, hash chain, signatures.")
+@click.argument("case_ids", nargs=-1)
+def verify(case_ids: tuple[str, ...]) -> None:
+    from casefiles.verify import verify_cases
+
+    runtime = _runtime()
+    try:
+        ids = [uuid.UUID(c) for c in case_ids]
+    except ValueError as exc:
+        raise click.BadParameter(f"not a case file id: {exc}") from None
+    failed = checked = 0
+    with runtime.sessions() as session:
+        for report in verify_cases(session, ids or None):
+            checked += 1
+            status = "ok" if report.ok else "FAILED"
+            click.echo(
+                f"{report.reference} {report.case_id}: {status} "
+                f"({report.entries} journal entries, {report.documents} documents)"
+            )
+            for problem in report.problems:
+                click.echo(f"  - {problem.item}: {problem.message}")
+            failed += not report.ok
+    if ids and checked < len(ids):
+        click.echo(f"{len(ids) - checked} case file id(s) not found", err=True)
+        sys.exit(2)
+    click.echo(f"{checked} case file(s) checked, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+@cli.group(help="Background jobs.")
+def jobs() -> None:
+    pass
+
+
+@jobs.command("recover", help="Find work the database shows as due and enqueue it again.")
+def jobs_recover() -> None:
+    click.echo(f"re-enqueued {_runtime().recover()} job(s)")
+
+
+def main() -> None:
+    cli()

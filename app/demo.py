@@ -1,0 +1,122 @@
+"""Demo data: a few authorities, residents and staff, so the portal can be tried at once."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from app.config import Config
+from app.runtime import Runtime
+from directory.identifiers import make_ahvn13
+from directory.models import Account, AuthorityLevel, Role
+from directory.operations import create_account, register_authority, register_person
+
+AUTHORITIES = [
+    ("stadt-luzern-einwohnerdienste", "Stadt Luzern, Einwohnerdienste", AuthorityLevel.COMMUNE),
+    ("kanton-luzern-steuern", "Kanton Luzern, Dienststelle Steuern", AuthorityLevel.CANTON),
+    ("estv", "Eidgenössische Steuerverwaltung", AuthorityLevel.FEDERAL),
+]
+RESIDENTS = [
+    ("Anna", "Muster", 123456789),
+    ("Beat", "Beispiel", 234567891),
+    ("Chiara", "Rossi", 345678912),
+]
+CLERKS = [
+    ("sachbearbeiter@stadtluzern.demo", "Sandra Meier", "stadt-luzern-einwohnerdienste"),
+    ("steuern@lu.demo", "Thomas Keller", "kanton-luzern-steuern"),
+]
+
+
+def _password() -> str:
+    return "demo-" + secrets.token_urlsafe(9)
+
+
+def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
+    """Create the demo accounts once; later calls return what the instance file holds."""
+    path = runtime.config.instance_path / "demo-accounts.json"
+    with runtime.transaction() as session:
+        if session.scalar(select(Account.id).limit(1)) is not None and path.exists():
+            return json.loads(path.read_text())["accounts"]  # type: ignore[no-any-return]
+        accounts: list[dict[str, Any]] = []
+        authorities = {
+            slug: register_authority(session, slug=slug, name=name, level=level)
+            for slug, name, level in AUTHORITIES
+        }
+        for given, family, body in RESIDENTS:
+            person = register_person(
+                session,
+                given_name=given,
+                family_name=family,
+                ahvn13=make_ahvn13(body),
+                email=f"{given.lower()}.{family.lower()}@example.ch",
+            )
+            login, password = f"{given.lower()}.{family.lower()}@example.ch", _password()
+            create_account(
+                session,
+                login=login,
+                password=password,
+                role=Role.RESIDENT,
+                display_name=person.display_name,
+                party=person,
+            )
+            accounts.append(
+                {
+                    "role": "resident",
+                    "name": person.display_name,
+                    "login": login,
+                    "password": password,
+                    "ahvn13": person.ahvn13,
+                }
+            )
+        for login, name, slug in CLERKS:
+            password = _password()
+            create_account(
+                session,
+                login=login,
+                password=password,
+                role=Role.CLERK,
+                display_name=name,
+                authority=authorities[slug],
+            )
+            accounts.append(
+                {
+                    "role": "clerk",
+                    "name": name,
+                    "login": login,
+                    "password": password,
+                    "authority": authorities[slug].name,
+                }
+            )
+        login, password = "archiv@staatsarchiv.demo", _password()
+        create_account(
+            session,
+            login=login,
+            password=password,
+            role=Role.ARCHIVIST,
+            display_name="Staatsarchiv Luzern",
+        )
+        accounts.append(
+            {
+                "role": "archivist",
+                "name": "Staatsarchiv Luzern",
+                "login": login,
+                "password": password,
+            }
+        )
+    path.write_text(json.dumps({"accounts": accounts}, indent=2, ensure_ascii=False))
+    path.chmod(0o600)
+    return accounts
+
+
+def format_accounts(accounts: list[dict[str, Any]], config: Config) -> str:
+    lines = [
+        f"Demo portal: {config.base_url}",
+        f"Demo accounts (also in {config.instance_path / 'demo-accounts.json'}):",
+    ]
+    for a in accounts:
+        extra = a.get("ahvn13") or a.get("authority") or ""
+        lines.append(f"  {a['role']:<10} {a['login']:<36} {a['password']:<20} {extra}")
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""create_app: one Flask app per call, nothing created at import time."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, render_template, request
+from flask_babel import Babel, get_locale
+from flask_babel import gettext as _
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app import web
+from app.config import Config
+from app.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
+    if not isinstance(config, Config):
+        config = Config.from_env(**(config or {}))
+    app = Flask(__name__, instance_path=str(config.instance_path), instance_relative_config=True)
+    runtime = Runtime(config)
+    app.extensions["portal"] = runtime
+    app.config.update(
+        SECRET_KEY=config.secret_key or _instance_secret(config.instance_path),
+        MAX_CONTENT_LENGTH=(config.max_upload_mb + 1) * 1024 * 1024,
+        PORTAL_MAX_UPLOAD_BYTES=config.max_upload_mb * 1024 * 1024,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.base_url.startswith("https"),
+        BABEL_DEFAULT_LOCALE="de",
+        BABEL_DEFAULT_TIMEZONE="Europe/Zurich",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        TESTING=config.testing,
+        WTF_CSRF_TIME_LIMIT=None,  # the session bounds the token; a long form must not expire
+    )
+    Babel(app, locale_selector=web.select_locale)
+    CSRFProtect(app)
+    _init_login(app)
+    web.init_request_transaction(app)
+    _init_templates(app)
+    _init_errors(app)
+
+    from app.auth import bp as auth_bp
+    from app.office import bp as office_bp
+    from app.portal import bp as portal_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(portal_bp)
+    app.register_blueprint(office_bp, url_prefix="/office")
+    return app
+
+
+def _instance_secret(instance: Path) -> str:
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _init_login(app: Flask) -> None:
+    manager = LoginManager(app)
+    manager.login_view = "auth.login"
+    manager.login_message = None  # the login page says what it needs itself
+
+    @manager.user_loader
+    def load_user(user_id: str) -> web.User | None:
+        from directory.operations import get_account
+
+        try:
+            account = get_account(web.db(), uuid.UUID(user_id))
+        except ValueError:
+            return None
+        return web.User(account) if account else None
+
+
+def _init_templates(app: Flask) -> None:
+    app.jinja_env.filters["localtime"] = web.localtime
+    app.jinja_env.globals["LANGUAGES"] = web.LANGUAGES
+
+    @app.context_processor
+    def _context() -> dict[str, Any]:
+        return {"current_locale": str(get_locale() or "de")}
+
+
+def _init_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> tuple[str, int]:
+        message = _("The form had expired or came from elsewhere. Please try again.")
+        return render_template("error.html", code=400, message=message), 400
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(error: RequestEntityTooLarge) -> tuple[str, int]:
+        limit = app.config["PORTAL_MAX_UPLOAD_BYTES"] // (1024 * 1024)
+        message = _("The upload is larger than %(limit)s MB.", limit=limit)
+        return render_template("error.html", code=413, message=message), 413
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> tuple[str, int]:
+        code = error.code or 500
+        messages = {
+            401: _("Please log in."),
+            403: _("You may not do this."),
+            404: _("This page does not exist, or you may not see it."),
+            405: _("This action is not possible here."),
+        }
+        message = messages.get(code, error.description or "")
+        return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> tuple[str, int]:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        message = _("Something went wrong on our side. Nothing was saved. Please try again.")
+        return render_template("error.html", code=500, message=message), 500

@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("office", __name__)
+
+from app.office import views  # noqa: E402,F401  (routes attach to bp)

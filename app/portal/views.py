@@ -1,0 +1,47 @@
+"""The resident's side: inbox, messages, opening a delivery, downloads."""
+
+from __future__ import annotations
+
+from mailbox.operations import get_delivery, inbox, open_delivery
+
+from flask import redirect, render_template, url_for
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from app.portal import bp
+from app.presenters import KIND_LABELS, STATUS_LABELS
+from app.views_common import not_found_on_denied
+from app.web import actor, db, parse_id
+
+
+@bp.route("/")
+@login_required
+def inbox_view() -> str | Response:
+    me = actor()
+    if me.role and me.role.value == "clerk":
+        return redirect(url_for("office.index"))
+    return render_template(
+        "portal/inbox.html", deliveries=inbox(db(), me), kinds=KIND_LABELS, statuses=STATUS_LABELS
+    )
+
+
+# The endpoint name "portal.inbox" reads better in templates than the function's.
+bp.add_url_rule("/inbox", "inbox", inbox_view)
+
+
+@bp.route("/messages/<delivery_id>")
+@login_required
+@not_found_on_denied
+def message(delivery_id: str) -> str:
+    delivery = get_delivery(db(), actor(), parse_id(delivery_id))
+    return render_template(
+        "portal/message.html", delivery=delivery, kinds=KIND_LABELS, statuses=STATUS_LABELS
+    )
+
+
+@bp.route("/messages/<delivery_id>/open", methods=["POST"])
+@login_required
+@not_found_on_denied
+def open_message(delivery_id: str) -> Response:
+    delivery = open_delivery(db(), actor(), parse_id(delivery_id))
+    return redirect(url_for("portal.message", delivery_id=delivery.id))

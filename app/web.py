@@ -1,0 +1,87 @@
+"""Request plumbing: the per-request transaction, the logged-in actor, locale and times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from flask import Flask, abort, current_app, g, request, session
+from flask_babel import format_datetime
+from flask_login import UserMixin, current_user
+from sqlalchemy.orm import Session
+
+from app.runtime import Runtime
+from directory.actors import Actor
+from directory.models import Account
+from storage.db import Transaction
+
+LANGUAGES = ("de", "fr", "it", "en")
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["portal"]  # type: ignore[no-any-return]
+
+
+def db() -> Session:
+    """This request's session; its transaction is committed or rolled back at the edge."""
+    if "tx" not in g:
+        rt = runtime()
+        g.tx = Transaction(rt.sessions, rt._dispatch)
+    return g.tx.session  # type: ignore[no-any-return]
+
+
+def init_request_transaction(app: Flask) -> None:
+    @app.after_request
+    def _commit(response: Any) -> Any:
+        tx = g.pop("tx", None)
+        if tx is not None:
+            if response.status_code >= 400:
+                tx.rollback()
+            else:
+                tx.commit()
+        return response
+
+    @app.teardown_request
+    def _rollback(_exc: BaseException | None) -> None:
+        tx = g.pop("tx", None)
+        if tx is not None:
+            tx.rollback()
+
+
+class User(UserMixin):
+    """The Flask-Login user: an account's actor, detached from any session."""
+
+    def __init__(self, account: Account) -> None:
+        self.actor = Actor.for_account(account)
+        self.id = str(account.id)
+        self.display_name = account.display_name
+        self.role = account.role.value
+
+
+def actor() -> Actor:
+    if not current_user.is_authenticated:
+        abort(401)
+    return current_user.actor  # type: ignore[no-any-return]
+
+
+def parse_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        abort(404)
+
+
+def select_locale() -> str:
+    chosen = request.args.get("lang")
+    if chosen in LANGUAGES:
+        session["lang"] = chosen
+    # German is the portal's language unless the person chose another.
+    return session.get("lang", "de")  # type: ignore[no-any-return]
+
+
+def localtime(value: dt.datetime | None, fmt: str = "dd.MM.yyyy, HH:mm") -> str:
+    """A UTC time as the people of Lucerne read it (Europe/Zurich)."""
+    if value is None:
+        return "–"
+    return format_datetime(value, fmt)

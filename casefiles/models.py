@@ -1,0 +1,113 @@
+"""Case files (Dossiers), their parties, documents with versions, and the journal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from directory.models import Authority, Party, _enum
+from storage.blobs import Blob
+from storage.db import Base, UTCDateTime, utcnow
+
+
+class CaseStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class CaseFile(Base):
+    __tablename__ = "case_files"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    authority_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("authorities.id"), index=True)
+    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The head of the journal; kept on the row so that appends can lock it and a deleted last
+    # entry is noticed.
+    head_seq: Mapped[int] = mapped_column(default=0)
+    head_hash: Mapped[str | None] = mapped_column(String(64))
+
+    authority: Mapped[Authority] = relationship()
+    parties: Mapped[list[CaseParty]] = relationship(
+        back_populates="case", cascade="all, delete-orphan"
+    )
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="case", order_by="Document.created_at"
+    )
+
+
+class CaseParty(Base):
+    __tablename__ = "case_parties"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_files.id"), primary_key=True)
+    party_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("parties.id"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(32))
+
+    case: Mapped[CaseFile] = relationship(back_populates="parties")
+    party: Mapped[Party] = relationship()
+
+
+class Document(Base):
+    __tablename__ = "documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_files.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(300))
+
+    case: Mapped[CaseFile] = relationship(back_populates="documents")
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document", order_by="DocumentVersion.number"
+    )
+
+    @property
+    def current(self) -> DocumentVersion:
+        return self.versions[-1]
+
+
+class DocumentVersion(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
+    number: Mapped[int]
+    blob_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blobs.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="versions")
+    blob: Mapped[Blob] = relationship()
+
+
+class JournalEntry(Base):
+    """One append-only event of a case file, chained to the previous one and signed."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_files.id"), index=True)
+    seq: Mapped[int]
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor_kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    actor_label: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,146 @@
+"""Opening case files, adding documents, and reading them as an actor may."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, selectinload
+
+from casefiles.documents import CheckedFile
+from casefiles.errors import InvalidInput, NotFound
+from casefiles.journal import record
+from casefiles.models import CaseFile, CaseParty, Document, DocumentVersion
+from directory.actors import Actor
+from directory.models import Authority, Party, Role
+from storage.blobs import store_blob
+
+# Crockford base32 without look-alikes: references are read out on the phone.
+_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def new_reference() -> str:
+    code = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"D-{code[:4]}-{code[4:]}"
+
+
+def open_case(
+    session: Session,
+    actor: Actor,
+    *,
+    title: str,
+    authority: Authority,
+    parties: Sequence[tuple[Party, str]],
+) -> CaseFile:
+    """Open a case file for an authority with its parties (party, role), journalled."""
+    title = title.strip()
+    if not title:
+        raise InvalidInput("subject", "A subject is required.")
+    case = CaseFile(reference=new_reference(), title=title[:300], authority_id=authority.id)
+    case.authority = authority
+    case.parties = [CaseParty(party_id=p.id, party=p, role=role) for p, role in parties]
+    session.add(case)
+    session.flush()
+    record(
+        session,
+        case,
+        actor,
+        "case.opened",
+        {
+            "reference": case.reference,
+            "title": case.title,
+            "authority": {"id": str(authority.id), "name": authority.name},
+            "parties": [
+                {"id": str(p.id), "name": p.display_name, "role": role} for p, role in parties
+            ],
+        },
+    )
+    return case
+
+
+def add_document(
+    session: Session, actor: Actor, case: CaseFile, file: CheckedFile, *, title: str | None = None
+) -> DocumentVersion:
+    """Store a checked file encrypted and add it to the case file as a new document."""
+    blob = store_blob(session, file.spool)
+    document = Document(
+        case_id=case.id, title=(title or file.filename)[:300], created_by=actor.label
+    )
+    version = DocumentVersion(
+        number=1,
+        blob_id=blob.id,
+        blob=blob,
+        filename=file.filename,
+        media_type=file.media_type,
+    )
+    document.versions.append(version)
+    session.add(document)
+    session.flush()
+    record(
+        session,
+        case,
+        actor,
+        "document.added",
+        {
+            "document_id": str(document.id),
+            "version_id": str(version.id),
+            "version": version.number,
+            "title": document.title,
+            "filename": version.filename,
+            "media_type": version.media_type,
+            "size": blob.size,
+            "sha256": blob.sha256,
+        },
+    )
+    return version
+
+
+def visible_cases(actor: Actor) -> Select[tuple[CaseFile]]:
+    """The case files this actor may see, as a query to refine."""
+    stmt = select(CaseFile)
+    if actor.role == Role.RESIDENT:
+        party_cases = select(CaseParty.case_id).where(CaseParty.party_id == actor.party_id)
+        return stmt.where(CaseFile.id.in_(party_cases))
+    if actor.role == Role.CLERK:
+        return stmt.where(CaseFile.authority_id == actor.authority_id)
+    if actor.role == Role.ARCHIVIST:
+        return stmt
+    return stmt.where(False)
+
+
+def list_cases(session: Session, actor: Actor, limit: int = 200) -> list[CaseFile]:
+    """The actor's case files, newest first."""
+    stmt = (
+        visible_cases(actor)
+        .options(selectinload(CaseFile.authority))
+        .order_by(CaseFile.created_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def get_case(session: Session, actor: Actor, case_id: uuid.UUID) -> CaseFile:
+    """One case file, if the actor may see it."""
+    stmt = (
+        visible_cases(actor)
+        .where(CaseFile.id == case_id)
+        .options(
+            selectinload(CaseFile.parties).selectinload(CaseParty.party),
+            selectinload(CaseFile.documents).selectinload(Document.versions),
+        )
+    )
+    case = session.scalar(stmt)
+    if case is None:
+        raise NotFound("case file")
+    return case
+
+
+def get_version(session: Session, actor: Actor, version_id: uuid.UUID) -> DocumentVersion:
+    """A document version within a case file the actor may see."""
+    version = session.get(DocumentVersion, version_id)
+    if version is None:
+        raise NotFound("document")
+    get_case(session, actor, version.document.case_id)
+    return version

@@ -1,0 +1,93 @@
+"""Parties (people, organisations), authorities and the accounts that act for them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.db import Base, UTCDateTime, utcnow
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Enums are stored by value, so the database reads like the code and survives renames.
+    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False, length=32)
+
+
+class PartyKind(enum.StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+
+
+class AuthorityLevel(enum.StrEnum):
+    COMMUNE = "commune"
+    CANTON = "canton"
+    FEDERAL = "federal"
+    COMPANY = "company"
+
+
+class Role(enum.StrEnum):
+    RESIDENT = "resident"
+    CLERK = "clerk"
+    ARCHIVIST = "archivist"
+
+
+class Party(Base):
+    __tablename__ = "parties"
+    __table_args__ = (
+        CheckConstraint(
+            "(kind = 'person' AND ahvn13 IS NOT NULL) OR (kind = 'organisation' AND uid IS NOT NULL)",
+            name="identified",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    kind: Mapped[PartyKind] = mapped_column(_enum(PartyKind))
+    display_name: Mapped[str] = mapped_column(String(200))
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    family_name: Mapped[str | None] = mapped_column(String(100))
+    date_of_birth: Mapped[dt.date | None]
+    ahvn13: Mapped[str | None] = mapped_column(String(16), unique=True)
+    uid: Mapped[str | None] = mapped_column(String(15), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Authority(Base):
+    __tablename__ = "authorities"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[AuthorityLevel] = mapped_column(_enum(AuthorityLevel))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(
+            "(role = 'resident' AND party_id IS NOT NULL AND authority_id IS NULL)"
+            " OR (role = 'clerk' AND authority_id IS NOT NULL AND party_id IS NULL)"
+            " OR (role = 'archivist' AND party_id IS NULL)",
+            name="role_binding",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    login: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    display_name: Mapped[str] = mapped_column(String(200))
+    party_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("parties.id"), index=True)
+    authority_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("authorities.id"), index=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    party: Mapped[Party | None] = relationship()
+    authority: Mapped[Authority | None] = relationship()

@@ -1,0 +1,168 @@
+"""Registering parties, authorities and accounts; logging in; finding residents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from directory.actors import AccessDenied, Actor
+from directory.errors import InvalidInput
+from directory.identifiers import normalize_ahvn13, normalize_uid
+from directory.models import Account, Authority, AuthorityLevel, Party, PartyKind, Role
+from storage.db import utcnow
+
+_hasher = PasswordHasher()
+# Verifying against a fixed hash for unknown logins keeps the timing of both answers alike.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def register_person(
+    session: Session,
+    *,
+    given_name: str,
+    family_name: str,
+    ahvn13: str,
+    email: str | None = None,
+    date_of_birth: dt.date | None = None,
+) -> Party:
+    """Add a natural person, identified by a checked AHVN13."""
+    party = Party(
+        kind=PartyKind.PERSON,
+        given_name=given_name.strip(),
+        family_name=family_name.strip(),
+        display_name=f"{given_name.strip()} {family_name.strip()}",
+        ahvn13=normalize_ahvn13(ahvn13),
+        email=email,
+        date_of_birth=date_of_birth,
+    )
+    session.add(party)
+    session.flush()
+    return party
+
+
+def register_organisation(
+    session: Session, *, name: str, uid: str, email: str | None = None
+) -> Party:
+    """Add an organisation, identified by a checked UID (CHE-…)."""
+    party = Party(
+        kind=PartyKind.ORGANISATION, display_name=name.strip(), uid=normalize_uid(uid), email=email
+    )
+    session.add(party)
+    session.flush()
+    return party
+
+
+def register_authority(
+    session: Session, *, slug: str, name: str, level: AuthorityLevel, email: str | None = None
+) -> Authority:
+    """Add an authority at one level (commune, canton, federal, mandated company)."""
+    authority = Authority(slug=slug, name=name, level=level, email=email)
+    session.add(authority)
+    session.flush()
+    return authority
+
+
+def create_account(
+    session: Session,
+    *,
+    login: str,
+    password: str,
+    role: Role,
+    display_name: str,
+    party: Party | None = None,
+    authority: Authority | None = None,
+) -> Account:
+    """Add a login with an argon2 password hash."""
+    if len(password) < 10:
+        raise ValueError("A password needs at least 10 characters.")
+    account = Account(
+        login=login.strip().lower(),
+        password_hash=_hasher.hash(password),
+        role=role,
+        display_name=display_name,
+        party=party,
+        authority=authority,
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def authenticate(session: Session, login: str, password: str) -> Account | None:
+    """The active account with this login and password, or None."""
+    account = session.scalar(select(Account).where(Account.login == login.strip().lower()))
+    if account is None or not account.is_active:
+        _verify(_DUMMY_HASH, password)
+        return None
+    if not _verify(account.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = _hasher.hash(password)
+    account.last_login_at = utcnow()
+    session.flush()
+    return account
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def get_account(session: Session, account_id: uuid.UUID) -> Account | None:
+    """An active account by id (for the login session)."""
+    account = session.get(Account, account_id)
+    return account if account and account.is_active else None
+
+
+def find_residents(session: Session, actor: Actor, query: str, limit: int = 20) -> list[Party]:
+    """Parties a clerk may address, matched by name, AHVN13 or UID."""
+    actor.require(Role.CLERK)
+    text = query.strip()
+    if len(text) < 2:
+        return []
+    digits = "".join(ch for ch in text if ch.isdigit())
+    conditions = [Party.display_name.ilike(f"%{text}%")]
+    if len(digits) >= 4:
+        conditions.append(Party.ahvn13.contains(_dotted_prefix(digits)))
+        conditions.append(Party.uid.contains(digits[-3:]))
+    stmt = select(Party).where(or_(*conditions)).order_by(Party.display_name).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def _dotted_prefix(digits: str) -> str:
+    # AHVN13 are stored dotted (756.1234.5678.97); match a typed run of digits in that form.
+    groups = [digits[:3], digits[3:7], digits[7:11], digits[11:13]]
+    return ".".join(g for g in groups if g)
+
+
+def find_party(session: Session, actor: Actor, identifier: str) -> Party:
+    """The person (AHVN13) or organisation (UID) a clerk names, or InvalidInput."""
+    actor.require(Role.CLERK)
+    text = identifier.strip()
+    try:
+        if text.upper().startswith("CHE"):
+            party = session.scalar(select(Party).where(Party.uid == normalize_uid(text)))
+        else:
+            party = session.scalar(select(Party).where(Party.ahvn13 == normalize_ahvn13(text)))
+    except ValueError:
+        raise InvalidInput("recipient", "This is not a valid AHVN13 or UID number.") from None
+    if party is None:
+        raise InvalidInput("recipient", "No person or organisation with this number is registered.")
+    return party
+
+
+def get_party(session: Session, actor: Actor, party_id: uuid.UUID) -> Party:
+    """A party that the actor may address or is."""
+    party = session.get(Party, party_id)
+    if party is None:
+        raise AccessDenied("no such party")
+    if actor.role == Role.CLERK or actor.party_id == party.id:
+        return party
+    raise AccessDenied("no such party")

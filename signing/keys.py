@@ -1,0 +1,228 @@
+"""The portal's keys and certificates: a small private CA, the portal's seal and retired seals."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from signing.certificates import (
+    ORGANISATION,
+    SEAL_COMMON_NAME,
+    build_ca,
+    build_seal_certificate,
+    subject_name,
+)
+
+PASSPHRASE_ENV = "PORTAL_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+
+CA_CERT_FILE = "ca.pem"
+CA_KEY_FILE = "ca.key.pem"
+SEAL_CERT_FILE = "seal.pem"
+SEAL_KEY_FILE = "seal.key.pem"
+RETIRED_FOLDER = "retired"
+_LOCK_FILE = ".keyring.lock"
+
+
+def certificate_fingerprint(certificate: x509.Certificate) -> str:
+    """Return the lowercase hex SHA-256 of the certificate's DER encoding."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+@dataclass(frozen=True)
+class SealKey:
+    """A signing key with its certificate and the issuer certificates up to the root."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+
+    @property
+    def key_id(self) -> str:
+        return certificate_fingerprint(self.certificate)
+
+
+@dataclass
+class Keyring:
+    """The CA, the current seal and every seal certificate ever used (by key id)."""
+
+    ca_certificate: x509.Certificate
+    ca_key: ec.EllipticCurvePrivateKey | None
+    seal: SealKey
+    certificates: dict[str, x509.Certificate] = field(default_factory=dict)
+
+    def certificate(self, key_id: str) -> x509.Certificate:
+        """Return the seal certificate (current or retired) with this key id."""
+        try:
+            return self.certificates[key_id.lower()]
+        except KeyError:
+            raise KeyError(
+                f"no seal certificate with key id {key_id!r} in the keyring "
+                "(neither the current seal nor one in retired/)"
+            ) from None
+
+
+def load_or_create_keyring(folder: Path, *, create: bool = True) -> Keyring:
+    """Load the keyring from `folder`, first generating the CA and seal there if allowed."""
+    folder = Path(folder)
+    missing = _missing_files(folder)
+    if missing and not create:
+        raise FileNotFoundError(f"keyring file {folder / missing[0]} is missing")
+    if missing:
+        _create_missing(folder)
+    return _load(folder)
+
+
+def issue_certificate(keyring: Keyring, common_name: str, organisation: str) -> SealKey:
+    """Issue a new EC P-256 seal key and certificate signed by the keyring's CA."""
+    if keyring.ca_key is None:
+        raise ValueError("the keyring has no CA private key, so it cannot issue certificates")
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = subject_name(common_name, organisation)
+    certificate = build_seal_certificate(subject, key, keyring.ca_certificate, keyring.ca_key)
+    return SealKey(private_key=key, certificate=certificate, chain=(keyring.ca_certificate,))
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def _missing_files(folder: Path) -> list[str]:
+    # The CA key is optional: production may keep it offline and hand us only certificates.
+    required = (CA_CERT_FILE, SEAL_CERT_FILE, SEAL_KEY_FILE)
+    return [name for name in required if not (folder / name).is_file()]
+
+
+def _create_missing(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    # Two processes (web workers, a job worker) may start at once on an empty folder. The lock
+    # makes one of them create everything; the other then finds the files and only loads them.
+    # Files appear by os.replace, so a reader without the lock never sees a half-written file.
+    with _exclusive_lock(folder / _LOCK_FILE):
+        if not _missing_files(folder):
+            return
+        if (folder / CA_CERT_FILE).is_file():
+            ca_certificate = _read_certificate(folder / CA_CERT_FILE)
+            ca_key = _read_private_key(folder / CA_KEY_FILE)
+        else:
+            ca_key, ca_certificate = build_ca()
+            # Key before certificate: a certificate on disk always has its key next to it.
+            _write_private_key(folder / CA_KEY_FILE, ca_key)
+            _write_certificate(folder / CA_CERT_FILE, ca_certificate)
+        _retire_seal_certificate(folder)
+        seal_key = ec.generate_private_key(ec.SECP256R1())
+        subject = subject_name(SEAL_COMMON_NAME, ORGANISATION)
+        seal = build_seal_certificate(subject, seal_key, ca_certificate, ca_key)
+        _write_private_key(folder / SEAL_KEY_FILE, seal_key)
+        _write_certificate(folder / SEAL_CERT_FILE, seal)
+
+
+def _retire_seal_certificate(folder: Path) -> None:
+    # A seal certificate whose key is gone is about to be replaced. Journal entries signed
+    # with it must stay verifiable, so it moves to retired/ instead of being overwritten.
+    current = folder / SEAL_CERT_FILE
+    if not current.is_file():
+        return
+    certificate = _read_certificate(current)
+    retired = folder / RETIRED_FOLDER
+    retired.mkdir(exist_ok=True)
+    _write_certificate(retired / f"{certificate_fingerprint(certificate)}.pem", certificate)
+    current.unlink()
+
+
+def _load(folder: Path) -> Keyring:
+    ca_certificate = _read_certificate(folder / CA_CERT_FILE)
+    ca_key_path = folder / CA_KEY_FILE
+    ca_key = _read_private_key(ca_key_path) if ca_key_path.is_file() else None
+    seal_certificate = _read_certificate(folder / SEAL_CERT_FILE)
+    seal_key = _read_private_key(folder / SEAL_KEY_FILE)
+    if seal_key.public_key() != seal_certificate.public_key():
+        raise ValueError(f"{folder / SEAL_KEY_FILE} does not belong to {folder / SEAL_CERT_FILE}")
+    seal = SealKey(private_key=seal_key, certificate=seal_certificate, chain=(ca_certificate,))
+    certificates = {certificate_fingerprint(c): c for c in _retired_certificates(folder)}
+    certificates[seal.key_id] = seal_certificate
+    return Keyring(ca_certificate, ca_key, seal, certificates)
+
+
+def _retired_certificates(folder: Path) -> Iterator[x509.Certificate]:
+    retired = folder / RETIRED_FOLDER
+    if not retired.is_dir():
+        return
+    for path in sorted(retired.glob("*.pem")):
+        # A file may hold one certificate or a bundle of them.
+        yield from x509.load_pem_x509_certificates(path.read_bytes())
+
+
+def _read_certificate(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV, "")
+    return value.encode() if value else None
+
+
+def _read_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    passphrase = _passphrase()
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
+    except TypeError as error:
+        # cryptography says TypeError when encryption and passphrase do not match up.
+        state = "set" if passphrase else "not set"
+        raise ValueError(f"cannot read {path} with {PASSPHRASE_ENV} {state}: {error}") from error
+    except ValueError as error:
+        raise ValueError(f"cannot read {path} (wrong {PASSPHRASE_ENV}?): {error}") from error
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path} does not hold an EC private key")
+    return key
+
+
+def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    passphrase = _passphrase()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    _write_atomically(path, pem, mode=0o600)
+
+
+def _write_certificate(path: Path, certificate: x509.Certificate) -> None:
+    _write_atomically(path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
+
+
+def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
+    # mkstemp creates the file 0600, so a private key is never readable by others, not even
+    # for the moment before the final chmod.
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,29 @@
+"""Detached ECDSA signatures over bytes, e.g. the journal's entry hashes."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from signing.keys import SealKey
+
+
+def sign(key: SealKey, data: bytes) -> bytes:
+    """Sign `data` with ECDSA P-256 / SHA-256 and return the DER-encoded signature."""
+    return key.private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def verify(certificate: x509.Certificate, data: bytes, signature: bytes) -> bool:
+    """Tell whether `signature` over `data` was made with the key of `certificate`."""
+    public_key = certificate.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        # A wrong certificate is a programming error, unlike a bad signature.
+        raise TypeError("the certificate does not hold an EC public key")
+    try:
+        public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        # ValueError: malformed DER; for the caller that is just one more bad signature.
+        return False
+    return True

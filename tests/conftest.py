@@ -1,0 +1,209 @@
+"""Test set-up. PORTAL_TEST_PROFILE chooses the parts the whole suite runs on:
+
+- embedded (default): SQLite file, folder object store, jobs in-process;
+- services: PostgreSQL, Redis with a real `portal worker` process, and an S3 server over HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from reportlab.pdfgen import canvas
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from app import create_app
+from app.config import Config
+from app.migrate import upgrade
+from app.models import Base
+from app.runtime import Runtime
+from tests.support import services
+
+PROFILE = os.environ.get("PORTAL_TEST_PROFILE", "embedded")
+
+
+def pytest_report_header() -> str:
+    return f"portal test profile: {PROFILE}"
+
+
+@pytest.fixture(scope="session")
+def portal_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
+    instance = tmp_path_factory.mktemp("instance")
+    common = {
+        "instance_path": instance,
+        "secret_key": "test-secret",
+        "testing": True,
+        "keys_dir": instance / "keys",
+        "kek": None,
+        "max_upload_mb": 2,
+    }
+    if PROFILE == "embedded":
+        yield Config.from_env(
+            **common,
+            database_url=f"sqlite:///{instance / 'portal.sqlite3'}",
+            storage_url=str(instance / "objects"),
+            redis_url=None,
+        )
+        return
+    from tests.support.s3 import s3_url, start_s3_server
+
+    stops: list[Callable[[], None]] = []
+    try:
+        database_url, drop = services.postgres_database()
+        stops.append(drop)
+        redis_url, stop_redis = services.redis_server(instance)
+        stops.append(stop_redis)
+        endpoint, stop_s3 = start_s3_server()
+        stops.append(stop_s3)
+        yield Config.from_env(
+            **common,
+            database_url=database_url,
+            storage_url=s3_url(endpoint, "portal-test"),
+            redis_url=redis_url,
+        )
+    finally:
+        for stop in reversed(stops):
+            stop()
+
+
+@pytest.fixture(scope="session")
+def runtime(portal_config: Config) -> Iterator[Runtime]:
+    rt = Runtime(portal_config)
+    upgrade(rt.engine)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="session")
+def worker(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A real `portal worker` process in the services profile; nothing in the embedded one."""
+    if runtime.queue is None:
+        yield
+        return
+    cwd = tmp_path_factory.mktemp("elsewhere")
+    log = cwd / "worker.log"
+    proc = services.start_worker(runtime.config.as_env(), cwd, log)
+    yield
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def app(runtime: Runtime, worker: None) -> Flask:
+    application = create_app(runtime.config)
+    # Share the session runtime so both see one engine (and tests can reach its services).
+    application.extensions["portal"].close()
+    application.extensions["portal"] = runtime
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that commit (HTTP, CLI, browser) leave nothing behind for the next one."""
+    yield
+    if "runtime" not in request.fixturenames:
+        return
+    rt: Runtime = request.getfixturevalue("runtime")
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with rt.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture
+def db_session(runtime: Runtime) -> Iterator[Session]:
+    """A session inside an outer transaction that is rolled back: for domain-level tests."""
+    connection = runtime.engine.connect()
+    outer = connection.begin()
+    session = Session(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        info={"objects": runtime.objects, "keyring": runtime.keyring},
+    )
+    yield session
+    session.close()
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def make_pdf(text_line: str = "Verfügung", pages: int = 1) -> bytes:
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    for n in range(pages):
+        pdf.drawString(72, 720, f"{text_line} – Seite {n + 1}")
+        pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def pdf() -> Callable[..., bytes]:
+    return make_pdf
+
+
+@pytest.fixture
+def demo(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    """The demo portal's accounts by role name (first of each role), freshly created."""
+    from app.demo import create_demo
+
+    path = runtime.config.instance_path / "demo-accounts.json"
+    path.unlink(missing_ok=True)
+    accounts = create_demo(runtime)
+    by_role: dict[str, dict[str, Any]] = {}
+    for account in accounts:
+        by_role.setdefault(account["role"], account)
+        by_role.setdefault(account["login"], account)
+    by_role["other_resident"] = [a for a in accounts if a["role"] == "resident"][1]
+    by_role["other_clerk"] = [a for a in accounts if a["role"] == "clerk"][1]
+    assert json.loads(path.read_text())["accounts"] == accounts
+    return by_role
+
+
+def login(client: FlaskClient, account: dict[str, Any]) -> None:
+    page = client.get("/login")
+    token = csrf_token(page.get_data(as_text=True))
+    response = client.post(
+        "/login",
+        data={"login": account["login"], "password": account["password"], "csrf_token": token},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def csrf_token(html: str) -> str:
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll until condition() is truthy: jobs run in a worker process in the services profile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def tmp_instance(tmp_path: Path) -> Path:
+    return tmp_path

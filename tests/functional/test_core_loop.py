@@ -1,0 +1,97 @@
+"""The core loop from the user's side: a clerk delivers, the resident opens, the file verifies."""
+
+from __future__ import annotations
+
+import re
+from mailbox.models import Delivery
+
+from sqlalchemy import select
+
+from casefiles.models import JournalEntry
+from signing import validate_pdf
+from storage.blobs import blob_bytes
+from tests.conftest import csrf_token, login, wait_for
+
+
+def deliver_letter(client, recipient_ahvn13, pdf_bytes, subject="Baubewilligung Nr. 2026-17"):
+    page = client.get("/office/deliver")
+    assert page.status_code == 200
+    return client.post(
+        "/office/deliver",
+        data={
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+            "recipient": recipient_ahvn13,
+            "kind": "decision",
+            "subject": subject,
+            "body": "Bitte beachten Sie die Rechtsmittelbelehrung.",
+            "files": [(__import__("io").BytesIO(pdf_bytes), "verfuegung.pdf")],
+        },
+        content_type="multipart/form-data",
+    )
+
+
+def test_clerk_delivers_and_resident_opens_with_receipt(app, client, demo, pdf, runtime):
+    letter = pdf("Verfügung Baubewilligung")
+    login(client, demo["clerk"])
+    response = deliver_letter(client, demo["resident"]["ahvn13"], letter)
+    assert response.status_code == 302
+    case_url = response.headers["Location"]
+    dossier = client.get(case_url).get_data(as_text=True)
+    assert "Baubewilligung Nr. 2026-17" in dossier
+    assert "verfuegung.pdf" in dossier
+    client.post("/logout", data={"csrf_token": csrf_token(dossier)})
+
+    resident = app.test_client()
+    login(resident, demo["resident"])
+    inbox = resident.get("/").get_data(as_text=True)
+    assert "Baubewilligung Nr. 2026-17" in inbox
+    assert "Stadt Luzern, Einwohnerdienste" in inbox
+    message_url = re.search(r'href="(/messages/[0-9a-f-]+)"', inbox).group(1)
+
+    # Before opening, the document is not handed out: the opening is what the receipt proves.
+    message = resident.get(message_url).get_data(as_text=True)
+    assert "Zustellung" in message or "delivery" in message.lower()
+    assert "/documents/" not in message
+    opened = resident.post(message_url + "/open", data={"csrf_token": csrf_token(message)})
+    assert opened.status_code == 302
+    message = resident.get(message_url).get_data(as_text=True)
+    download_url = re.search(r'href="(/documents/[0-9a-f-]+)"', message).group(1)
+    download = resident.get(download_url)
+    assert download.status_code == 200
+    assert download.mimetype == "application/pdf"
+    assert download.data == letter
+
+    with runtime.sessions() as session:
+        actions = session.scalars(select(JournalEntry.action).order_by(JournalEntry.seq)).all()
+        assert actions[:4] == [
+            "case.opened",
+            "document.added",
+            "delivery.available",
+            "delivery.opened",
+        ]
+        delivery = session.scalars(select(Delivery)).one()
+        assert delivery.status == "opened"
+        opened_entry = session.scalars(
+            select(JournalEntry).where(JournalEntry.action == "delivery.opened")
+        ).one()
+        assert opened_entry.payload["opened_by"] == demo["resident"]["name"]
+        assert (
+            opened_entry.payload["documents"][0]["sha256"]
+            == __import__("hashlib").sha256(letter).hexdigest()
+        )
+
+    def receipt_filed():
+        with runtime.sessions() as session:
+            d = session.scalars(select(Delivery)).one()
+            if d.receipt_document_id is None:
+                return None
+            return blob_bytes(session, d.receipt_document.current.blob)
+
+    receipt = wait_for(receipt_filed)
+    [status] = validate_pdf(receipt, [runtime.keyring.ca_certificate])
+    assert status.intact and status.valid and status.trusted
+
+    # Both see the dossier with the receipt in its history.
+    timeline = resident.get(case_url).get_data(as_text=True)
+    assert "Zustellnachweis" in timeline
+    assert demo["clerk"]["name"] in timeline
