@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -16,7 +17,13 @@ from directory.identifiers import normalize_ahvn13, normalize_uid
 from directory.models import Account, Authority, AuthorityLevel, Party, PartyKind, Role
 from storage.db import utcnow
 
-_hasher = PasswordHasher()
+# RFC 9106's low-memory profile in production. The test suite sets PORTAL_INSECURE_FAST_HASHING
+# to argon2's cheapest parameters, since it creates hundreds of accounts; never set it elsewhere.
+_hasher = (
+    PasswordHasher.from_parameters(profiles.CHEAPEST)
+    if os.environ.get("PORTAL_INSECURE_FAST_HASHING") == "1"
+    else PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+)
 # Verifying against a fixed hash for unknown logins keeps the timing of both answers alike.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 

@@ -168,7 +168,7 @@ class EncryptingReader:
         return b"".join(parts)
 
 
-class _DecryptingChunks(Iterator[bytes]):
+class PlaintextChunks(Iterator[bytes]):
     """Authenticated plaintext chunks of one stored object; closes its stream at the end.
 
     Not a generator: one never started ignores close(), leaking the stream (WSGI calls close()).
@@ -235,7 +235,7 @@ class _DecryptingChunks(Iterator[bytes]):
         self._done = True
         self._stream.close()
 
-    def __enter__(self) -> _DecryptingChunks:
+    def __enter__(self) -> PlaintextChunks:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -280,15 +280,15 @@ class EncryptedObjects:
             problem = f"wrong key-encryption key {self.kek.key_id}, or a corrupted wrapped key"
             raise TamperedObject(problem) from None
 
-    def open(self, key: str, wrapped_key: bytes) -> Iterator[bytes]:
+    def open(self, key: str, wrapped_key: bytes) -> PlaintextChunks:
         """Plaintext chunks of ``key``; close the iterator if you stop before its end."""
         dek = self._unwrap(wrapped_key)  # before opening, so a wrong key leaks no stream
-        return _DecryptingChunks(self.store.open(key), dek, key)
+        return PlaintextChunks(self.store.open(key), dek, key)
 
     def digest(self, key: str, wrapped_key: bytes) -> tuple[int, str]:
         """Plaintext size and SHA-256 of ``key``, computed by streaming it."""
         hasher, size = hashlib.sha256(), 0
-        with cast(_DecryptingChunks, self.open(key, wrapped_key)) as chunks:
+        with self.open(key, wrapped_key) as chunks:
             for chunk in chunks:
                 hasher.update(chunk)
                 size += len(chunk)

@@ -22,7 +22,7 @@ from minio.error import MinioException, S3Error
 
 __all__ = ["FolderStore", "ObjectStore", "S3Store", "check_key", "open_store"]
 
-COPY_CHUNK = 1024 * 1024
+COPY_CHUNK = 256 * 1024  # keeps a folder put near 1 MB of buffers, ciphertext included
 # minio needs a part size when the length is unknown; 10 MiB keeps memory bounded (minio holds at
 # most ~4 parts: one being read, three uploading) while staying far from the 10,000-part limit.
 S3_PART_SIZE = 10 * 1024 * 1024

@@ -10,15 +10,16 @@ from sqlalchemy import select
 from casefiles.models import JournalEntry
 from signing import validate_pdf
 from storage.blobs import blob_bytes
-from tests.conftest import csrf_token, login, wait_for
+from tests.conftest import csrf_token, login, post_multipart, wait_for
 
 
 def deliver_letter(client, recipient_ahvn13, pdf_bytes, subject="Baubewilligung Nr. 2026-17"):
     page = client.get("/office/deliver")
     assert page.status_code == 200
-    return client.post(
+    return post_multipart(
+        client,
         "/office/deliver",
-        data={
+        {
             "csrf_token": csrf_token(page.get_data(as_text=True)),
             "recipient": recipient_ahvn13,
             "kind": "decision",
@@ -26,7 +27,6 @@ def deliver_letter(client, recipient_ahvn13, pdf_bytes, subject="Baubewilligung 
             "body": "Bitte beachten Sie die Rechtsmittelbelehrung.",
             "files": [(__import__("io").BytesIO(pdf_bytes), "verfuegung.pdf")],
         },
-        content_type="multipart/form-data",
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from storage.encryption import EncryptedObjects, KeyEncryptionKey
 from storage.objects import ObjectStore, S3Store, open_store
 from tests.support.s3 import s3_url, start_s3_server
 
@@ -36,3 +38,14 @@ def s3_store(s3_endpoint: str) -> S3Store:
 def store(request: pytest.FixtureRequest) -> ObjectStore:
     """Each test that takes ``store`` runs once per backend."""
     return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def kek() -> KeyEncryptionKey:
+    return KeyEncryptionKey(os.urandom(32))
+
+
+@pytest.fixture
+def objects(store: ObjectStore, kek: KeyEncryptionKey) -> EncryptedObjects:
+    """Encrypted objects over ``store``, so once per backend."""
+    return EncryptedObjects(store, kek)

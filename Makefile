@@ -1,0 +1,51 @@
+# Einwohnerportal Luzern. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export PORT
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-embedded test-services test-browser lint format translations bench clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(BIN)/portal: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Python 3.11 or newer is needed (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+translations: $(BIN)/portal ## Compile the UI's message catalogues
+	@$(BIN)/pybabel compile -q -d app/translations
+
+run: $(BIN)/portal translations ## Create the demo portal (embedded defaults) and serve it on PORT
+	$(BIN)/portal demo
+	$(BIN)/portal serve --port $(PORT)
+
+test: test-embedded test-services ## Run the whole suite on embedded defaults, then on services
+
+test-embedded: $(BIN)/portal translations ## The suite on SQLite, a folder store, in-process jobs
+	PORTAL_TEST_PROFILE=embedded $(BIN)/pytest
+
+test-services: $(BIN)/portal translations ## The suite on PostgreSQL, Redis + worker, S3 over HTTP
+	PORTAL_TEST_PROFILE=services $(BIN)/pytest
+
+lint: $(BIN)/portal ## ruff (lint, format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app casefiles mailbox directory signing storage tests bench
+	$(BIN)/mypy app casefiles mailbox directory signing storage
+
+format: $(BIN)/portal ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format app casefiles mailbox directory signing storage tests bench
+
+screenshots: $(BIN)/portal translations ## Refresh docs/screenshots from the browser tests
+	PORTAL_SCREENSHOTS=1 $(BIN)/pytest tests/browser
+
+clean: ## Remove the virtualenv and the demo instance
+	rm -rf $(VENV) instance
