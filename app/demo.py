@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from app.config import Config
 from app.runtime import Runtime
+from directory.actors import Actor
+from directory.consent import give_consent
 from directory.identifiers import make_ahvn13
 from directory.models import Account, AuthorityLevel, Role
 from directory.operations import create_account, register_authority, register_person
@@ -54,7 +56,7 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
                 email=f"{given.lower()}.{family.lower()}@example.ch",
             )
             login, password = f"{given.lower()}.{family.lower()}@example.ch", _password()
-            create_account(
+            account = create_account(
                 session,
                 login=login,
                 password=password,
@@ -62,6 +64,8 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
                 display_name=person.display_name,
                 party=person,
             )
+            if given != "Chiara":  # one resident without consent shows the paper fallback
+                give_consent(session, Actor.for_account(account))
             accounts.append(
                 {
                     "role": "resident",

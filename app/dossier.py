@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailbox.operations import OpeningRequired, readable_version
+from mailbox.queries import OpeningRequired, readable_version
 
 from flask import Response, redirect, render_template, stream_with_context, url_for
 from flask_login import login_required

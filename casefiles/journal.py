@@ -55,7 +55,7 @@ def record(
         seq=case.head_seq + 1,
         recorded_at=utcnow(),
         actor_kind=actor.kind,
-        actor_id=str(actor.account_id) if actor.account_id else None,
+        actor_id=actor.ref,
         actor_label=actor.label,
         action=action,
         payload=json.loads(canonical(payload)),  # fail early on values JSON cannot hold

@@ -22,12 +22,15 @@ class CaseStatus(enum.StrEnum):
 
 class CaseFile(Base):
     __tablename__ = "case_files"
+    __table_args__ = (UniqueConstraint("authority_id", "external_ref"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     authority_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("authorities.id"), index=True)
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
+    # The sending authority's own reference (its specialist application's file number).
+    external_ref: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The head of the journal; kept on the row so that appends can lock it and a deleted last
     # entry is noticed.
@@ -86,6 +89,9 @@ class DocumentVersion(Base):
     filename: Mapped[str] = mapped_column(String(255))
     media_type: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # PDF signatures found on intake or applied by the portal, as validated then:
+    # [{"signer", "intact", "valid", "trusted", "signed_at", "field"}].
+    signatures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     document: Mapped[Document] = relationship(back_populates="versions")
     blob: Mapped[Blob] = relationship()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
@@ -33,12 +34,18 @@ def open_case(
     title: str,
     authority: Authority,
     parties: Sequence[tuple[Party, str]],
+    external_ref: str | None = None,
 ) -> CaseFile:
     """Open a case file for an authority with its parties (party, role), journalled."""
     title = title.strip()
     if not title:
         raise InvalidInput("subject", "A subject is required.")
-    case = CaseFile(reference=new_reference(), title=title[:300], authority_id=authority.id)
+    case = CaseFile(
+        reference=new_reference(),
+        title=title[:300],
+        authority_id=authority.id,
+        external_ref=(external_ref or "").strip()[:100] or None,
+    )
     case.authority = authority
     case.parties = [CaseParty(party_id=p.id, party=p, role=role) for p, role in parties]
     session.add(case)
@@ -52,6 +59,7 @@ def open_case(
             "reference": case.reference,
             "title": case.title,
             "authority": {"id": str(authority.id), "name": authority.name},
+            "external_ref": case.external_ref,
             "parties": [
                 {"id": str(p.id), "name": p.display_name, "role": role} for p, role in parties
             ],
@@ -61,7 +69,13 @@ def open_case(
 
 
 def add_document(
-    session: Session, actor: Actor, case: CaseFile, file: CheckedFile, *, title: str | None = None
+    session: Session,
+    actor: Actor,
+    case: CaseFile,
+    file: CheckedFile,
+    *,
+    title: str | None = None,
+    signatures: list[dict[str, Any]] | None = None,
 ) -> DocumentVersion:
     """Store a checked file encrypted and add it to the case file as a new document."""
     blob = store_blob(session, file.spool)
@@ -74,6 +88,7 @@ def add_document(
         blob=blob,
         filename=file.filename,
         media_type=file.media_type,
+        signatures=signatures,
     )
     document.versions.append(version)
     session.add(document)
@@ -92,6 +107,7 @@ def add_document(
             "media_type": version.media_type,
             "size": blob.size,
             "sha256": blob.sha256,
+            "signatures": signatures,
         },
     )
     return version
@@ -103,7 +119,7 @@ def visible_cases(actor: Actor) -> Select[tuple[CaseFile]]:
     if actor.role == Role.RESIDENT:
         party_cases = select(CaseParty.case_id).where(CaseParty.party_id == actor.party_id)
         return stmt.where(CaseFile.id.in_(party_cases))
-    if actor.role == Role.CLERK:
+    if actor.role in (Role.CLERK, Role.API_CLIENT):
         return stmt.where(CaseFile.authority_id == actor.authority_id)
     if actor.role == Role.ARCHIVIST:
         return stmt

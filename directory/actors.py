@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from directory.models import Account, Role
+from directory.models import Account, ApiClient, Role
 
 
 class AccessDenied(Exception):
@@ -20,6 +20,7 @@ class Actor:
     party_id: uuid.UUID | None = None
     authority_id: uuid.UUID | None = None
     authority_name: str | None = None
+    client_id: uuid.UUID | None = None  # set for a specialist application calling the API
 
     @classmethod
     def for_account(cls, account: Account) -> Actor:
@@ -30,6 +31,17 @@ class Actor:
             party_id=account.party_id,
             authority_id=account.authority_id,
             authority_name=account.authority.name if account.authority else None,
+        )
+
+    @classmethod
+    def for_api_client(cls, client: ApiClient) -> Actor:
+        return cls(
+            account_id=None,
+            role=Role.API_CLIENT,
+            display_name=client.name,
+            authority_id=client.authority_id,
+            authority_name=client.authority.name,
+            client_id=client.id,
         )
 
     @classmethod
@@ -47,6 +59,16 @@ class Actor:
     @property
     def kind(self) -> str:
         return self.role.value if self.role else "system"
+
+    @property
+    def ref(self) -> str | None:
+        """The id the journal keeps for this actor: an account's or an API client's."""
+        return str(self.account_id or self.client_id or "") or None
+
+    def require_authority(self) -> None:
+        """A clerk or a specialist application acting for one authority."""
+        if self.role not in (Role.CLERK, Role.API_CLIENT) or self.authority_id is None:
+            raise AccessDenied("this needs a clerk or an API client of an authority")
 
     def require(self, *roles: Role) -> None:
         if self.role not in roles:

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.db import Base, UTCDateTime, utcnow
@@ -33,13 +33,15 @@ class Role(enum.StrEnum):
     RESIDENT = "resident"
     CLERK = "clerk"
     ARCHIVIST = "archivist"
+    API_CLIENT = "api_client"  # never an account: the actor of a specialist application
 
 
 class Party(Base):
     __tablename__ = "parties"
     __table_args__ = (
         CheckConstraint(
-            "(kind = 'person' AND ahvn13 IS NOT NULL) OR (kind = 'organisation' AND uid IS NOT NULL)",
+            "(kind = 'person' AND ahvn13 IS NOT NULL)"
+            " OR (kind = 'organisation' AND uid IS NOT NULL)",
             name="identified",
         ),
     )
@@ -65,6 +67,56 @@ class Authority(Base):
     level: Mapped[AuthorityLevel] = mapped_column(_enum(AuthorityLevel))
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Days after which an unopened delivery counts as delivered (7 unless the law says else).
+    deemed_delivery_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # Where the authority's seal key is: "file:/path/slug" or "pkcs11:token=…;object=…".
+    seal_ref: Mapped[str | None] = mapped_column(String(300))
+    seal_certificate: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Consent(Base):
+    """A party's consent to electronic delivery; revoking it closes the row, history stays."""
+
+    __tablename__ = "delivery_consents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    party_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parties.id"), index=True)
+    given_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    given_by: Mapped[str] = mapped_column(String(300))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(300))
+
+
+class ApiClient(Base):
+    """A specialist application of one authority, calling the REST API with its keys."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    authority_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("authorities.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    # The HMAC secret, encrypted with the key-encryption key (it must be readable to sign).
+    webhook_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    authority: Mapped[Authority] = relationship()
+
+
+class ApiKey(Base):
+    """A bearer key: only its SHA-256 is kept (keys are long random strings, shown once)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    client: Mapped[ApiClient] = relationship()
 
 
 class Account(Base):

@@ -1,10 +1,13 @@
-"""Background work of the mailbox. Each job takes ids and is idempotent."""
+"""Background work of the mailbox. Each job takes ids, loads its rows and is idempotent."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import uuid
-from mailbox.models import Delivery, DeliveryStatus
+from mailbox.models import Delivery, DeliveryStatus, WebhookEvent
+from mailbox.operations import sweep_deemed_deliveries
 from mailbox.receipts import render_receipt_pdf
 
 from sqlalchemy import select
@@ -16,43 +19,59 @@ from casefiles.models import JournalEntry
 from casefiles.operations import add_document
 from directory.actors import Actor
 from signing import seal_pdf
+from signing.jws import sign_json
+from storage.db import utcnow
+
+DELIVERED = (DeliveryStatus.OPENED, DeliveryStatus.DEEMED_DELIVERED)
+
+
+def receipt_entry(session: Session, delivery: Delivery) -> JournalEntry | None:
+    """The signed journal entry that records the legal delivery (opened or deemed)."""
+    return session.scalars(
+        select(JournalEntry)
+        .where(JournalEntry.case_id == delivery.message.case_id)
+        .where(JournalEntry.action.in_([f"delivery.{s.value}" for s in DELIVERED]))
+        .where(JournalEntry.payload["delivery_id"].as_string() == str(delivery.id))
+        .order_by(JournalEntry.seq)
+    ).first()
 
 
 def issue_receipt(session: Session, delivery_id: str) -> None:
-    """Render the opened delivery's receipt as a sealed PDF and file it in the case file."""
+    """File the receipt in the case file: a PAdES-sealed PDF and a signed JSON (JWS)."""
     # The row lock makes a second run (a retry, a recovered job) wait and then find it done.
     delivery = session.get(Delivery, uuid.UUID(delivery_id), with_for_update=True)
     if delivery is None or delivery.receipt_document_id is not None:
         return
-    if delivery.status not in (DeliveryStatus.OPENED, DeliveryStatus.DEEMED_DELIVERED):
+    if delivery.status not in DELIVERED:
         return
-    case = delivery.message.case
-    # The PDF prints exactly the facts the signed journal entry holds.
-    entry = session.scalars(
-        select(JournalEntry)
-        .where(JournalEntry.case_id == case.id)
-        .where(JournalEntry.action.in_(["delivery.opened", "delivery.deemed_delivered"]))
-        .where(JournalEntry.payload["delivery_id"].as_string() == delivery_id)
-        .order_by(JournalEntry.seq)
-    ).first()
+    entry = receipt_entry(session, delivery)
     if entry is None:
         return
-    pdf = render_receipt_pdf(entry.payload, entry.entry_hash)
-    sealed = seal_pdf(pdf, keyring_of(session).seal, reason="Zustellnachweis")
+    case = delivery.message.case
+    seal = keyring_of(session).seal
+    # Both forms carry exactly the facts of the signed journal entry.
+    pdf = seal_pdf(
+        render_receipt_pdf(entry.payload, entry.entry_hash), seal, reason="Zustellnachweis"
+    )
+    signed = {
+        "receipt": entry.payload,
+        "journal": {"case_id": str(case.id), "seq": entry.seq, "entry_hash": entry.entry_hash},
+        "jws": sign_json(seal, {"receipt": entry.payload, "entry_hash": entry.entry_hash}),
+    }
     actor = Actor.system()
-    version = add_document(
+    stem = f"Zustellnachweis-{case.reference}"
+    pdf_version = add_document(
+        session, actor, case, _file(f"{stem}.pdf", "application/pdf", pdf), title="Zustellnachweis"
+    )
+    json_bytes = json.dumps(signed, ensure_ascii=False, indent=2).encode()
+    json_version = add_document(
         session,
         actor,
         case,
-        CheckedFile(
-            filename=f"Zustellnachweis-{case.reference}.pdf",
-            media_type="application/pdf",
-            size=len(sealed),
-            spool=io.BytesIO(sealed),
-        ),
-        title="Zustellnachweis",
+        _file(f"{stem}.json", "application/json", json_bytes),
+        title="Zustellnachweis (signiertes JSON)",
     )
-    delivery.receipt_document_id = version.document_id
+    delivery.receipt_document_id = pdf_version.document_id
     record(
         session,
         case,
@@ -60,16 +79,50 @@ def issue_receipt(session: Session, delivery_id: str) -> None:
         "receipt.issued",
         {
             "delivery_id": delivery_id,
-            "document_id": str(version.document_id),
-            "sha256": version.blob.sha256,
+            "pdf_document_id": str(pdf_version.document_id),
+            "pdf_sha256": pdf_version.blob.sha256,
+            "json_document_id": str(json_version.document_id),
+            "json_sha256": json_version.blob.sha256,
         },
     )
 
 
+def _file(name: str, media_type: str, data: bytes) -> CheckedFile:
+    return CheckedFile(filename=name, media_type=media_type, size=len(data), spool=io.BytesIO(data))
+
+
+def send_notice(session: Session, delivery_id: str) -> None:
+    """E-mail the recipient that something waits (never the content); at most once."""
+    from mailbox.notifications import send_delivery_notice
+
+    send_delivery_notice(session, uuid.UUID(delivery_id))
+
+
+def send_webhook(session: Session, event_id: str) -> None:
+    """POST one event to its client's webhook; on failure the job is retried with backoff."""
+    from mailbox.webhooks import post_event
+
+    post_event(session, uuid.UUID(event_id))
+
+
+def sweep(session: Session, as_of: str | None = None) -> int:
+    """The periodic sweep: deliveries unopened past their period count as delivered."""
+    moment = dt.datetime.fromisoformat(as_of) if as_of else utcnow()
+    return sweep_deemed_deliveries(session, moment)
+
+
 def lost_jobs(session: Session) -> list[tuple[str, tuple[str, ...]]]:
     """Jobs the database says are due but whose effect is missing (Redis lost them, say)."""
-    stmt = select(Delivery.id).where(
-        Delivery.status.in_([DeliveryStatus.OPENED, DeliveryStatus.DEEMED_DELIVERED]),
-        Delivery.receipt_document_id.is_(None),
+    receipts = session.scalars(
+        select(Delivery.id).where(
+            Delivery.status.in_(DELIVERED), Delivery.receipt_document_id.is_(None)
+        )
     )
-    return [("mailbox.jobs.issue_receipt", (str(i),)) for i in session.scalars(stmt)]
+    webhooks = session.scalars(
+        select(WebhookEvent.id).where(
+            WebhookEvent.delivered_at.is_(None), WebhookEvent.attempts < 10
+        )
+    )
+    return [("mailbox.jobs.issue_receipt", (str(i),)) for i in receipts] + [
+        ("mailbox.jobs.send_webhook", (str(i),)) for i in webhooks
+    ]

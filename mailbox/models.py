@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casefiles.models import CaseFile, Document
@@ -19,6 +20,7 @@ class MessageKind(enum.StrEnum):
     LETTER = "letter"
     INVOICE = "invoice"
     INFORMATION = "information"
+    REPLY = "reply"
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -29,22 +31,37 @@ class DeliveryStatus(enum.StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+class Direction(enum.StrEnum):
+    OUTBOUND = "outbound"  # from an authority into a mailbox
+    INBOUND = "inbound"  # a resident's reply or follow-up, to the authority of the case
+
+
 class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_files.id"), index=True)
+    direction: Mapped[Direction] = mapped_column(
+        _enum(Direction), default=Direction.OUTBOUND, server_default="outbound"
+    )
+    # Outbound: the sender; inbound: the authority it is addressed to.
     sender_authority_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("authorities.id"))
+    sender_party_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("parties.id"))
+    in_reply_to_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("messages.id"))
     kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(300))
+    # Inbound messages wait in the authority's work queue until a clerk marks them handled.
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String(300))
 
     case: Mapped[CaseFile] = relationship()
     sender: Mapped[Authority] = relationship()
+    sender_party: Mapped[Party | None] = relationship()
     documents: Mapped[list[Document]] = relationship(secondary="message_documents")
-    delivery: Mapped[Delivery] = relationship(back_populates="message")
+    delivery: Mapped[Delivery | None] = relationship(back_populates="message")
 
 
 class MessageDocument(Base):
@@ -56,6 +73,7 @@ class MessageDocument(Base):
 
 class Delivery(Base):
     __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_sweep", "status", "deemed_due_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), unique=True)
@@ -65,8 +83,52 @@ class Delivery(Base):
     available_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     opened_by: Mapped[str | None] = mapped_column(String(300))
+    deemed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When it will count as delivered if nobody opens it; what the sweep looks for.
+    deemed_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_by: Mapped[str | None] = mapped_column(String(300))
+    # Copied from the authority when delivered: a later change of its rule does not reach back.
+    deemed_after_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    appeal_period_days: Mapped[int | None]
+    due_date: Mapped[dt.date | None]
+    reply_allowed: Mapped[bool] = mapped_column(default=True, server_default=true())
+    api_client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_clients.id"))
+    notice_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     receipt_document_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("documents.id"))
 
     message: Mapped[Message] = relationship(back_populates="delivery")
     recipient: Mapped[Party] = relationship()
     receipt_document: Mapped[Document | None] = relationship()
+
+
+class IdempotencyRecord(Base):
+    """The answer given to an API request with an Idempotency-Key, to give it again."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEvent(Base):
+    """An event for one API client's webhook (an outbox row): sent after commit, retried."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_pending", "delivered_at", "next_attempt_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_clients.id"), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))

@@ -1,33 +1,67 @@
-"""Delivering messages into mailboxes and opening them (which records the receipt)."""
+"""Delivering into mailboxes, and the legal states of a delivery after it.
+
+accepted → available → opened | deemed_delivered, or → withdrawn before it is opened.
+Every change is a journal entry of the case file, written in the same transaction.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from mailbox.deadlines import deemed_delivery_at, period_end
+from mailbox.events import emit
 from mailbox.models import Delivery, DeliveryStatus, Message, MessageDocument, MessageKind
+from mailbox.queries import OpeningRequired, get_delivery
 from mailbox.receipts import receipt_payload
+from mailbox.seals import prepare_pdf
 
-from sqlalchemy import case as sql_case
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from casefiles.documents import CheckedFile
 from casefiles.errors import InvalidInput, NotFound
 from casefiles.journal import record
-from casefiles.models import DocumentVersion
-from casefiles.operations import add_document, get_version, open_case
-from directory.actors import AccessDenied, Actor
+from casefiles.models import CaseFile, CaseParty
+from casefiles.operations import add_document, get_case, open_case
+from directory.actors import Actor
+from directory.consent import is_reachable
 from directory.models import Authority, Party, Role
 from storage.db import utcnow
 from storage.jobs import enqueue
 
+__all__ = [
+    "OpeningRequired",
+    "RecipientNotReachable",
+    "deliver",
+    "open_delivery",
+    "withdraw_delivery",
+    "sweep_deemed_deliveries",
+]
 
-class OpeningRequired(Exception):
-    """A resident asked for a delivered document before opening the delivery (no receipt yet)."""
+MAX_PERIOD_DAYS = 365
 
-    def __init__(self, delivery_id: uuid.UUID) -> None:
-        super().__init__("open the message first")
-        self.delivery_id = delivery_id
+
+class RecipientNotReachable(InvalidInput):
+    """No account or no consent: the authority must send this one on paper."""
+
+    code = "recipient_not_reachable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "recipient",
+            "This recipient does not receive electronic deliveries. Please send it on paper.",
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    appeal_period_days: int | None = None
+    reply_allowed: bool = True
+    case_id: uuid.UUID | None = None
+    external_ref: str | None = None
+    seal: bool = False  # seal the PDFs with the authority's seal key
 
 
 def deliver(
@@ -39,32 +73,27 @@ def deliver(
     subject: str,
     files: Sequence[CheckedFile],
     body: str = "",
+    options: DeliveryOptions | None = None,
 ) -> Delivery:
-    """Put a message with its documents into a recipient's mailbox, in a new case file."""
-    actor.require(Role.CLERK)
-    subject = subject.strip()
-    if not subject:
-        raise InvalidInput("subject", "A subject is required.")
-    try:
-        kind = MessageKind(kind)
-    except ValueError:
-        raise InvalidInput("kind", "Choose what kind of message this is.") from None
-    if not files:
-        raise InvalidInput("files", "Attach at least one PDF document.")
+    """Put a message with its documents into a recipient's mailbox, in its case file."""
+    actor.require_authority()
+    options = options or DeliveryOptions()
+    subject, kind = _check_message(subject, kind, files, options)
     recipient = session.get(Party, recipient_id) if recipient_id else None
     if recipient is None:
         raise InvalidInput("recipient", "Choose a recipient.")
+    if not is_reachable(session, recipient.id):
+        raise RecipientNotReachable()
     authority = session.get_one(Authority, actor.authority_id)
+    case = _case_for(session, actor, authority, recipient, subject, options)
 
-    case = open_case(
-        session, actor, title=subject, authority=authority, parties=[(recipient, "recipient")]
-    )
-    versions = [add_document(session, actor, case, f) for f in files]
+    prepared = [prepare_pdf(session, authority, f, seal=options.seal) for f in files]
+    versions = [add_document(session, actor, case, f, signatures=sigs) for f, sigs in prepared]
     message = Message(
         case_id=case.id,
         sender_authority_id=authority.id,
         kind=kind,
-        subject=subject[:300],
+        subject=subject,
         body=body.strip(),
         created_by=actor.label,
     )
@@ -76,12 +105,112 @@ def deliver(
     now = utcnow()
     delivery = Delivery(
         message_id=message.id,
+        message=message,
         recipient_party_id=recipient.id,
-        status=DeliveryStatus.AVAILABLE,
+        recipient=recipient,
+        status=DeliveryStatus.ACCEPTED,
         accepted_at=now,
-        available_at=now,
+        deemed_after_days=authority.deemed_delivery_days,
+        appeal_period_days=options.appeal_period_days,
+        reply_allowed=options.reply_allowed,
+        api_client_id=actor.client_id,
     )
     session.add(delivery)
+    session.flush()
+    record(
+        session,
+        case,
+        actor,
+        "delivery.accepted",
+        {
+            "delivery_id": str(delivery.id),
+            "message_id": str(message.id),
+            "kind": kind.value,
+            "subject": subject,
+            "recipient": {"id": str(recipient.id), "name": recipient.display_name},
+            "documents": [str(v.document_id) for v in versions],
+            "appeal_period_days": options.appeal_period_days,
+        },
+    )
+    _make_available(session, actor, delivery, case)
+    return delivery
+
+
+def _check_message(
+    subject: str, kind: MessageKind | str, files: Sequence[CheckedFile], options: DeliveryOptions
+) -> tuple[str, MessageKind]:
+    subject = subject.strip()
+    if not subject:
+        raise InvalidInput("subject", "A subject is required.")
+    if len(subject) > 300:
+        raise InvalidInput("subject", "The subject is longer than 300 characters.")
+    try:
+        kind = MessageKind(kind)
+    except ValueError:
+        raise InvalidInput("kind", "Choose what kind of message this is.") from None
+    if kind == MessageKind.REPLY:
+        raise InvalidInput("kind", "Choose what kind of message this is.")
+    if not files:
+        raise InvalidInput("files", "Attach at least one PDF document.")
+    if any(f.media_type != "application/pdf" for f in files):
+        raise InvalidInput("files", "Authorities deliver PDF documents only.")
+    period = options.appeal_period_days
+    if period is not None and not 1 <= period <= MAX_PERIOD_DAYS:
+        raise InvalidInput("appeal_period_days", "A period is between 1 and 365 days.")
+    return subject, kind
+
+
+def _case_for(
+    session: Session,
+    actor: Actor,
+    authority: Authority,
+    recipient: Party,
+    subject: str,
+    options: DeliveryOptions,
+) -> CaseFile:
+    """The case file to deliver into: named by id or external reference, or a new one."""
+    case: CaseFile | None = None
+    if options.case_id:
+        try:
+            case = get_case(session, actor, options.case_id)
+        except NotFound:
+            raise InvalidInput("case_id", "There is no such case file of your authority.") from None
+    elif options.external_ref:
+        case = session.scalar(
+            select(CaseFile).where(
+                CaseFile.authority_id == authority.id, CaseFile.external_ref == options.external_ref
+            )
+        )
+    if case is None:
+        case = open_case(
+            session,
+            actor,
+            title=subject,
+            authority=authority,
+            parties=[(recipient, "recipient")],
+            external_ref=options.external_ref,
+        )
+    elif recipient.id not in {p.party_id for p in case.parties}:
+        session.add(CaseParty(case_id=case.id, party_id=recipient.id, role="recipient"))
+        session.flush()
+        record(
+            session,
+            case,
+            actor,
+            "party.added",
+            {
+                "party": {"id": str(recipient.id), "name": recipient.display_name},
+                "role": "recipient",
+            },
+        )
+    return case
+
+
+def _make_available(session: Session, actor: Actor, delivery: Delivery, case: CaseFile) -> None:
+    delivery.status = DeliveryStatus.AVAILABLE
+    delivery.available_at = utcnow()
+    deemed = deemed_delivery_at(delivery.available_at, delivery.deemed_after_days)
+    delivery.deemed_due_at = deemed
     session.flush()
     record(
         session,
@@ -90,98 +219,102 @@ def deliver(
         "delivery.available",
         {
             "delivery_id": str(delivery.id),
-            "message_id": str(message.id),
-            "kind": kind.value,
-            "subject": message.subject,
-            "recipient": {"id": str(recipient.id), "name": recipient.display_name},
-            "documents": [str(v.document_id) for v in versions],
+            "available_at": delivery.available_at.isoformat(),
+            "deemed_delivered_at": deemed.isoformat(),
         },
     )
-    return delivery
+    emit(session, case.authority_id, "delivery.available", _event_data(delivery))
+    if delivery.recipient.email:
+        enqueue(session, "mailbox.jobs.send_notice", str(delivery.id))
 
 
-def inbox(session: Session, actor: Actor) -> list[Delivery]:
-    """The resident's deliveries, unopened first, then newest first."""
-    actor.require(Role.RESIDENT)
-    unopened_first = sql_case((Delivery.status == DeliveryStatus.AVAILABLE, 0), else_=1)
-    stmt = (
-        select(Delivery)
-        .where(Delivery.recipient_party_id == actor.party_id)
-        .where(Delivery.status != DeliveryStatus.WITHDRAWN)
-        .options(selectinload(Delivery.message).selectinload(Message.sender))
-        .order_by(unopened_first, Delivery.available_at.desc())
-    )
-    return list(session.scalars(stmt))
+def _event_data(delivery: Delivery) -> dict[str, object]:
+    return {
+        "delivery_id": str(delivery.id),
+        "case_id": str(delivery.message.case_id),
+        "status": delivery.status.value,
+        "due_date": delivery.due_date.isoformat() if delivery.due_date else None,
+    }
 
 
-def get_delivery(session: Session, actor: Actor, delivery_id: uuid.UUID) -> Delivery:
-    """A delivery as its recipient or its sending authority may see it."""
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None or not _may_see(actor, delivery):
-        raise NotFound("message")
-    return delivery
-
-
-def _may_see(actor: Actor, delivery: Delivery) -> bool:
-    if actor.role == Role.RESIDENT:
-        return (
-            delivery.recipient_party_id == actor.party_id
-            and delivery.status != DeliveryStatus.WITHDRAWN
-        )
-    if actor.role == Role.CLERK:
-        return delivery.message.sender_authority_id == actor.authority_id
-    return False
+def _delivered(
+    session: Session, actor: Actor, delivery: Delivery, at: dt.datetime, status: DeliveryStatus
+) -> None:
+    """Opened or deemed: the legal delivery; the receipt and the period follow from it."""
+    delivery.status = status
+    if status == DeliveryStatus.OPENED:
+        delivery.opened_at, delivery.opened_by = at, actor.label
+    else:
+        delivery.deemed_at = at
+    if delivery.appeal_period_days:
+        delivery.due_date = period_end(at, delivery.appeal_period_days)
+    session.flush()
+    case = delivery.message.case
+    payload = receipt_payload(delivery)
+    record(session, case, actor, f"delivery.{status.value}", payload)
+    emit(session, case.authority_id, f"delivery.{status.value}", _event_data(delivery))
+    enqueue(session, "mailbox.jobs.issue_receipt", str(delivery.id))
 
 
 def open_delivery(session: Session, actor: Actor, delivery_id: uuid.UUID) -> Delivery:
     """The recipient opens a delivery: a legal act, recorded as a signed receipt entry."""
     actor.require(Role.RESIDENT)
     delivery = get_delivery(session, actor, delivery_id)
-    if delivery.status != DeliveryStatus.AVAILABLE:
-        return delivery  # opening again changes nothing: the first opening is what counts
-    delivery.status = DeliveryStatus.OPENED
-    delivery.opened_at = utcnow()
-    delivery.opened_by = actor.label
-    session.flush()
-    record(session, delivery.message.case, actor, "delivery.opened", receipt_payload(delivery))
-    enqueue(session, "mailbox.jobs.issue_receipt", str(delivery.id))
+    _lock(session, delivery)
+    if delivery.status == DeliveryStatus.AVAILABLE:
+        _delivered(session, actor, delivery, utcnow(), DeliveryStatus.OPENED)
+    # Opening again changes nothing: the first opening (or the deemed delivery) counts.
     return delivery
 
 
-def sent_deliveries(session: Session, actor: Actor, limit: int = 200) -> list[Delivery]:
-    """What the clerk's authority has delivered, newest first."""
-    actor.require(Role.CLERK)
-    stmt = (
+def withdraw_delivery(
+    session: Session, actor: Actor, delivery_id: uuid.UUID, reason: str = ""
+) -> Delivery:
+    """The sender recalls a delivery that has not been opened or deemed delivered yet."""
+    actor.require_authority()
+    delivery = get_delivery(session, actor, delivery_id)
+    _lock(session, delivery)
+    if delivery.status == DeliveryStatus.WITHDRAWN:
+        return delivery
+    if delivery.status not in (DeliveryStatus.ACCEPTED, DeliveryStatus.AVAILABLE):
+        raise InvalidInput("status", "This delivery has been delivered and cannot be withdrawn.")
+    delivery.status = DeliveryStatus.WITHDRAWN
+    delivery.withdrawn_at, delivery.withdrawn_by = utcnow(), actor.label
+    session.flush()
+    case = delivery.message.case
+    record(
+        session,
+        case,
+        actor,
+        "delivery.withdrawn",
+        {"delivery_id": str(delivery.id), "reason": reason.strip()[:500]},
+    )
+    emit(session, case.authority_id, "delivery.withdrawn", _event_data(delivery))
+    return delivery
+
+
+def sweep_deemed_deliveries(session: Session, as_of: dt.datetime, limit: int = 500) -> int:
+    """Mark deliveries unopened past their period as deemed delivered; safe to run any time."""
+    actor = Actor.system()
+    due = session.scalars(
         select(Delivery)
-        .join(Message)
-        .where(Message.sender_authority_id == actor.authority_id)
-        .options(selectinload(Delivery.message), selectinload(Delivery.recipient))
-        .order_by(Delivery.accepted_at.desc())
+        .where(Delivery.status == DeliveryStatus.AVAILABLE, Delivery.deemed_due_at <= as_of)
+        .order_by(Delivery.deemed_due_at)
         .limit(limit)
-    )
-    return list(session.scalars(stmt))
+    ).all()
+    done = 0
+    for delivery in due:
+        _lock(session, delivery)
+        if delivery.status == DeliveryStatus.AVAILABLE:  # not opened in the meantime
+            assert delivery.deemed_due_at is not None
+            # The legal moment is the end of the period, not whenever the sweep ran.
+            _delivered(
+                session, actor, delivery, delivery.deemed_due_at, DeliveryStatus.DEEMED_DELIVERED
+            )
+            done += 1
+    return done
 
 
-def readable_version(session: Session, actor: Actor, version_id: uuid.UUID) -> DocumentVersion:
-    """A document version the actor may download now.
-
-    Residents see a delivered document only once they have opened its delivery, because the
-    opening is what the receipt proves.
-    """
-    version = get_version(session, actor, version_id)
-    if actor.role != Role.RESIDENT:
-        return version
-    stmt = (
-        select(Delivery)
-        .join(Message)
-        .join(MessageDocument, MessageDocument.message_id == Message.id)
-        .where(MessageDocument.document_id == version.document_id)
-    )
-    for delivery in session.scalars(stmt):
-        if delivery.recipient_party_id != actor.party_id:
-            continue
-        if delivery.status == DeliveryStatus.WITHDRAWN:
-            raise AccessDenied("withdrawn")
-        if delivery.status == DeliveryStatus.AVAILABLE:
-            raise OpeningRequired(delivery.id)
-    return version
+def _lock(session: Session, delivery: Delivery) -> None:
+    # Opening, withdrawing and the sweep race for the same row; the lock lets one win cleanly.
+    session.refresh(delivery, with_for_update=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -29,11 +30,15 @@ def receipt_payload(delivery: Delivery) -> dict[str, Any]:
             "id": str(delivery.recipient.id),
             "name": delivery.recipient.display_name,
         },
+        "status": delivery.status.value,
         "opened_by": delivery.opened_by,
         "subject": message.subject,
         "kind": message.kind.value,
-        "available_at": delivery.available_at.isoformat() if delivery.available_at else None,
-        "opened_at": delivery.opened_at.isoformat() if delivery.opened_at else None,
+        "available_at": _iso(delivery.available_at),
+        "opened_at": _iso(delivery.opened_at),
+        "deemed_delivered_at": _iso(delivery.deemed_at),
+        "appeal_period_days": delivery.appeal_period_days,
+        "due_date": delivery.due_date.isoformat() if delivery.due_date else None,
         "documents": [
             {
                 "document_id": str(doc.id),
@@ -45,12 +50,21 @@ def receipt_payload(delivery: Delivery) -> dict[str, Any]:
     }
 
 
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _local(iso: str | None) -> str:
     if not iso:
         return "–"
-    from datetime import datetime
+    return dt.datetime.fromisoformat(iso).astimezone(ZURICH).strftime("%d.%m.%Y %H:%M:%S %Z")
 
-    return datetime.fromisoformat(iso).astimezone(ZURICH).strftime("%d.%m.%Y %H:%M:%S %Z")
+
+def _due(payload: dict[str, Any]) -> str:
+    if not payload.get("due_date"):
+        return "–"
+    day = dt.date.fromisoformat(payload["due_date"]).strftime("%d.%m.%Y")
+    return f"{day} ({payload['appeal_period_days']} Tage)"
 
 
 def render_receipt_pdf(payload: dict[str, Any], entry_hash: str) -> bytes:
@@ -73,6 +87,8 @@ def render_receipt_pdf(payload: dict[str, Any], entry_hash: str) -> bytes:
         ["Betreff", payload["subject"]],
         ["Bereitgestellt am", _local(payload["available_at"])],
         ["Geöffnet am", _local(payload["opened_at"])],
+        ["Als zugestellt geltend ab", _local(payload.get("deemed_delivered_at"))],
+        ["Fristablauf", _due(payload)],
         ["Zustellungs-ID", payload["delivery_id"]],
     ]
     table = Table(rows, colWidths=[45 * mm, 125 * mm])

@@ -67,6 +67,21 @@ def build_seal_certificate(
     ca_key: ec.EllipticCurvePrivateKey,
 ) -> x509.Certificate:
     """Issue an end-entity seal certificate for `key`, signed by the CA."""
+    return build_seal_certificate_for_public_key(
+        subject, key.public_key(), ca_certificate, ca_key
+    )
+
+
+def build_seal_certificate_for_public_key(
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    ca_certificate: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+) -> x509.Certificate:
+    """Issue an end-entity seal certificate for a public key whose private half lives elsewhere.
+
+    E.g. in a PKCS#11 token, which never lets the private key out.
+    """
     now = dt.datetime.now(dt.UTC)
     not_after = min(now + _SEAL_LIFETIME, ca_certificate.not_valid_after_utc)
     ca_ski = ca_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
@@ -74,14 +89,14 @@ def build_seal_certificate(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_certificate.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _CLOCK_SKEW)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([_DOCUMENT_SIGNING]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski.value),
             critical=False,

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -20,8 +21,12 @@ from signing.certificates import (
     SEAL_COMMON_NAME,
     build_ca,
     build_seal_certificate,
+    build_seal_certificate_for_public_key,
     subject_name,
 )
+
+if TYPE_CHECKING:
+    from signing.tokens import Pkcs11SealKey
 
 PASSPHRASE_ENV = "PORTAL_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
@@ -57,8 +62,19 @@ class Keyring:
 
     ca_certificate: x509.Certificate
     ca_key: ec.EllipticCurvePrivateKey | None
-    seal: SealKey
+    # A key file (the embedded default) or a key inside a PKCS#11 token (see with_seal).
+    seal: SealKey | Pkcs11SealKey
     certificates: dict[str, x509.Certificate] = field(default_factory=dict)
+
+    def with_seal(self, seal: SealKey | Pkcs11SealKey) -> Keyring:
+        """Return a copy that seals with `seal` (e.g. a key in a token) instead.
+
+        The previous seal certificate stays known by its key id, so what it signed still
+        verifies.
+        """
+        certificates = dict(self.certificates)
+        certificates[seal.key_id] = seal.certificate
+        return Keyring(self.ca_certificate, self.ca_key, seal, certificates)
 
     def certificate(self, key_id: str) -> x509.Certificate:
         """Return the seal certificate (current or retired) with this key id."""
@@ -84,12 +100,30 @@ def load_or_create_keyring(folder: Path, *, create: bool = True) -> Keyring:
 
 def issue_certificate(keyring: Keyring, common_name: str, organisation: str) -> SealKey:
     """Issue a new EC P-256 seal key and certificate signed by the keyring's CA."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = issue_certificate_for_public_key(
+        keyring, key.public_key(), common_name, organisation
+    )
+    return SealKey(private_key=key, certificate=certificate, chain=(keyring.ca_certificate,))
+
+
+def issue_certificate_for_public_key(
+    keyring: Keyring,
+    public_key: ec.EllipticCurvePublicKey,
+    common_name: str,
+    organisation: str,
+) -> x509.Certificate:
+    """Issue a seal certificate, signed by the keyring's CA, for a key held elsewhere (a token)."""
     if keyring.ca_key is None:
         raise ValueError("the keyring has no CA private key, so it cannot issue certificates")
-    key = ec.generate_private_key(ec.SECP256R1())
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        raise ValueError("seal keys are EC P-256 keys")
     subject = subject_name(common_name, organisation)
-    certificate = build_seal_certificate(subject, key, keyring.ca_certificate, keyring.ca_key)
-    return SealKey(private_key=key, certificate=certificate, chain=(keyring.ca_certificate,))
+    return build_seal_certificate_for_public_key(
+        subject, public_key, keyring.ca_certificate, keyring.ca_key
+    )
 
 
 # --- files ---------------------------------------------------------------------------------

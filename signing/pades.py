@@ -30,6 +30,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from signing.keys import SealKey
+from signing.tokens import Pkcs11SealKey, with_pdf_signer
 
 # Room for the CMS object, fixed so that pyHanko need not sign a dry run first just to measure
 # it (that doubles the cost). pyHanko counts hex digits: 8192 leave 4 KB for the DER, and an
@@ -82,13 +83,17 @@ class _SealSigner(Signer):
 
 def seal_pdf(
     pdf: bytes,
-    key: SealKey,
+    key: SealKey | Pkcs11SealKey,
     *,
     reason: str,
     location: str = "Luzern",
     field_name: str = "Siegel",
 ) -> bytes:
-    """Add a PAdES B-B seal in a new signature field, as an incremental update of `pdf`."""
+    """Add a PAdES B-B seal in a new signature field, as an incremental update of `pdf`.
+
+    `key` is a key file (SealKey) or a key inside a PKCS#11 token (Pkcs11SealKey); the seal
+    is the same either way.
+    """
     metadata = PdfSignatureMetadata(
         field_name=field_name,
         reason=reason,
@@ -96,17 +101,31 @@ def seal_pdf(
         md_algorithm=_DIGEST,
         subfilter=SigSeedSubFilter.PADES,
     )
+    if isinstance(key, Pkcs11SealKey):
+        _writer(pdf)  # garbage fails here, before the token is even opened
+        # A fresh writer per try: a stale token session makes with_pdf_signer try again.
+        return with_pdf_signer(key, lambda signer: _seal_with(pdf, metadata, signer))
+    return _seal_with(pdf, metadata, _SealSigner(key))
+
+
+def _seal_with(pdf: bytes, metadata: PdfSignatureMetadata, signer: Signer) -> bytes:
+    writer = _writer(pdf)
     try:
-        writer = IncrementalPdfFileWriter(BytesIO(pdf))
+        # asyncio.run: callers are plain sync code (views, jobs, the CLI), with no loop running.
+        return asyncio.run(_sign(writer, metadata, signer, _TIMESTAMPER))
+    except SigningError as error:
+        # E.g. the field is already signed: the caller has to choose another field name.
+        raise ValueError(
+            f"cannot seal the PDF in field {metadata.field_name!r}: {error}"
+        ) from error
+
+
+def _writer(pdf: bytes) -> IncrementalPdfFileWriter:
+    try:
+        return IncrementalPdfFileWriter(BytesIO(pdf))
     except Exception as error:
         # pyHanko's parser fails on garbage with many kinds of error; callers get one.
         raise ValueError(f"not a readable PDF: {error}") from error
-    try:
-        # asyncio.run: callers are plain sync code (views, jobs, the CLI), with no loop running.
-        return asyncio.run(_sign(writer, metadata, _SealSigner(key), _TIMESTAMPER))
-    except SigningError as error:
-        # E.g. the field is already signed: the caller has to choose another field name.
-        raise ValueError(f"cannot seal the PDF in field {field_name!r}: {error}") from error
 
 
 async def _sign(

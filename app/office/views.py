@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mailbox.operations import deliver, sent_deliveries
+from mailbox.operations import deliver
+from mailbox.queries import sent_deliveries
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mailbox.operations import get_delivery, inbox, open_delivery
+from mailbox.operations import open_delivery
+from mailbox.queries import get_delivery, inbox
 
 from flask import redirect, render_template, url_for
 from flask_login import login_required

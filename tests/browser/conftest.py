@@ -6,6 +6,8 @@ Screenshots for the documentation are written only with PORTAL_SCREENSHOTS=1 (se
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +17,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from app.runtime import Runtime
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -68,8 +72,50 @@ def live_server(app: Flask) -> Iterator[str]:
         thread.join(10)
 
 
+class Chromium:
+    """The session's browser. Between tests Playwright's event loop is parked.
+
+    Playwright's sync API marks its asyncio loop as running in the main thread between its
+    calls (playwright/_impl/_greenlets.py, wait_for_future). Left so while the session browser
+    lives, every later test in the same process that calls asyncio.run() in the main thread
+    (pyHanko signing and validating, receipts as in-process jobs) fails with "asyncio.run()
+    cannot be called from a running event loop". So the loop is marked running only while a
+    browser test uses it (`in_use`), the way Playwright itself leaves it after a sync call.
+    """
+
+    def __init__(self, playwright: Any, browser: Any) -> None:
+        self.playwright = playwright
+        self.browser = browser
+        self.loop = asyncio.events._get_running_loop()
+        self.park()
+
+    @staticmethod
+    def park() -> None:
+        asyncio.events._set_running_loop(None)
+
+    def resume(self) -> None:
+        asyncio.events._set_running_loop(self.loop)
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[Any]:
+        self.resume()
+        try:
+            yield self.browser
+        finally:
+            self.park()
+
+    def close(self) -> None:
+        self.resume()
+        try:
+            self.browser.close()
+        finally:
+            self.playwright.stop()  # ends the loop, which marks it as no longer running
+            self.park()
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def chromium() -> Iterator[Chromium]:
+    """One headless chromium for the whole session (launching costs ~0.7 s)."""
     if not CHROMIUM.exists():
         _unavailable(
             f"{CHROMIUM} is missing (apt-get install -y chromium; never `playwright install`)"
@@ -80,21 +126,22 @@ def browser() -> Iterator[Any]:
         _unavailable(f"Playwright is not installed ({exc}); pip install -e '.[test]'")
     playwright = sync_playwright().start()
     try:
-        chromium = playwright.chromium.launch(
+        browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
     except Exception as exc:
         playwright.stop()
+        Chromium.park()
         _unavailable(f"chromium at {CHROMIUM} does not start: {exc}")
+    session_browser = Chromium(playwright, browser)
     try:
-        yield chromium
+        yield session_browser
     finally:
-        chromium.close()
-        playwright.stop()
+        session_browser.close()
 
 
 @pytest.fixture
-def new_page(browser: Any, live_server: str) -> Iterator[Callable[..., Any]]:
+def new_page(chromium: Chromium, live_server: str) -> Iterator[Callable[..., Any]]:
     """new_page(viewport=...) opens a page in a fresh context: its own cookies, one per person.
 
     Every answer of the server is watched: a 5xx anywhere fails the test.
@@ -102,27 +149,46 @@ def new_page(browser: Any, live_server: str) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
     server_errors: list[str] = []
 
-    def open_page(viewport: dict[str, int] | None = None) -> Any:
-        context = browser.new_context(
-            base_url=live_server,
-            viewport=viewport or DESKTOP,
-            locale="de-CH",
-            timezone_id="Europe/Zurich",
-            accept_downloads=True,
-        )
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.on(
-            "response",
-            lambda r: server_errors.append(f"{r.status} {r.url}") if r.status >= 500 else None,
-        )
-        return page
+    with chromium.in_use() as browser:
 
-    yield open_page
-    for context in contexts:
-        context.close()
+        def open_page(viewport: dict[str, int] | None = None) -> Any:
+            context = browser.new_context(
+                base_url=live_server,
+                viewport=viewport or DESKTOP,
+                locale="de-CH",
+                timezone_id="Europe/Zurich",
+                accept_downloads=True,
+            )
+            context.set_default_timeout(10_000)
+            contexts.append(context)
+            page = context.new_page()
+            page.on(
+                "response",
+                lambda r: server_errors.append(f"{r.status} {r.url}") if r.status >= 500 else None,
+            )
+            return page
+
+        try:
+            yield open_page
+        finally:
+            for context in contexts:
+                context.close()
     assert not server_errors, f"the server answered with errors: {server_errors}"
+
+
+@pytest.fixture(autouse=True)
+def _remove_new_objects(runtime: Runtime) -> Iterator[None]:
+    """Delete the stored objects a browser test made (its PDFs, receipts).
+
+    tests/conftest.py empties the tables after each test but not the object store, and later
+    tests (tests/functional/test_bad_input.py) check that the store holds nothing. Browser tests
+    run first in the suite, so they clean up after themselves.
+    """
+    store = runtime.objects.store
+    before = set(store.iter_keys())
+    yield
+    for key in set(store.iter_keys()) - before:
+        store.delete(key)
 
 
 @pytest.fixture

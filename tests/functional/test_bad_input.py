@@ -102,9 +102,14 @@ def test_form_without_csrf_token_is_refused(client, demo, pdf, runtime):
 def test_wrong_password_is_refused_without_saying_which(client, demo):
     def attempt(login_name, password):
         page = client.get("/login?lang=en")
-        return client.post("/login", data={
-            "login": login_name, "password": password,
-            "csrf_token": csrf_token(page.get_data(as_text=True))})
+        return client.post(
+            "/login",
+            data={
+                "login": login_name,
+                "password": password,
+                "csrf_token": csrf_token(page.get_data(as_text=True)),
+            },
+        )
 
     wrong_password = attempt(demo["resident"]["login"], "wrong-password-123")
     unknown_login = attempt("nobody@example.ch", "x" * 12)

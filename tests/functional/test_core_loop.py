@@ -63,9 +63,10 @@ def test_clerk_delivers_and_resident_opens_with_receipt(app, client, demo, pdf, 
 
     with runtime.sessions() as session:
         actions = session.scalars(select(JournalEntry.action).order_by(JournalEntry.seq)).all()
-        assert actions[:4] == [
+        assert actions[:5] == [
             "case.opened",
             "document.added",
+            "delivery.accepted",
             "delivery.available",
             "delivery.opened",
         ]

@@ -17,16 +17,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_installed_portal_imports_our_mailbox_from_elsewhere(tmp_path, runtime):
     env = {"PATH": "/usr/bin:/bin", **runtime.config.as_env()}
-    result = subprocess.run([portal_executable(), "--help"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [portal_executable(), "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "worker" in result.stdout and "verify" in result.stdout
     # The console script's interpreter, started the way it starts, sees our package.
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import runpy, sys; sys.argv=['portal']; import app; import mailbox; "
-         "print(mailbox.__file__); from mailbox.models import Delivery; print(Delivery.__name__)"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "import runpy, sys; sys.argv=['portal']; import app; import mailbox; "
+            "print(mailbox.__file__); from mailbox.models import Delivery; print(Delivery.__name__)",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.splitlines() == [str(ROOT / "mailbox" / "__init__.py"), "Delivery"]
 
@@ -34,11 +48,19 @@ def test_installed_portal_imports_our_mailbox_from_elsewhere(tmp_path, runtime):
 def test_worker_process_runs_our_mailbox_jobs(tmp_path, runtime):
     # What an rq worker does with a job: import the function by its dotted path, from elsewhere.
     # (In the services profile the core-loop test also has a real `portal worker` do it.)
-    code = ("import app; from storage.jobs import resolve; "
-            "f = resolve('mailbox.jobs.issue_receipt'); print(f.__module__, f.__code__.co_filename)")
+    code = (
+        "import app; from storage.jobs import resolve; "
+        "f = resolve('mailbox.jobs.issue_receipt'); print(f.__module__, f.__code__.co_filename)"
+    )
     env = {"PATH": "/usr/bin:/bin", **runtime.config.as_env()}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["mailbox.jobs", str(ROOT / "mailbox" / "jobs.py")]
 
@@ -51,4 +73,5 @@ def test_migrations_downgrade_to_base_and_upgrade_again(runtime):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)
     assert {"case_files", "journal_entries", "deliveries", "blobs"} <= set(
-        inspect(engine).get_table_names())
+        inspect(engine).get_table_names()
+    )

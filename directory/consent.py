@@ -1,0 +1,49 @@
+"""Consent to electronic delivery: given and revoked by the party, kept with its history."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from directory.actors import Actor
+from directory.models import Account, Consent, Role
+from storage.db import utcnow
+
+
+def active_consent(session: Session, party_id: uuid.UUID) -> Consent | None:
+    """The party's consent in force, if any."""
+    stmt = select(Consent).where(Consent.party_id == party_id, Consent.revoked_at.is_(None))
+    return session.scalars(stmt.order_by(Consent.given_at.desc())).first()
+
+
+def give_consent(session: Session, actor: Actor) -> Consent:
+    """The resident agrees to receive letters and decisions electronically."""
+    actor.require(Role.RESIDENT)
+    assert actor.party_id is not None
+    consent = active_consent(session, actor.party_id)
+    if consent is None:
+        consent = Consent(party_id=actor.party_id, given_by=actor.label, given_at=utcnow())
+        session.add(consent)
+        session.flush()
+    return consent
+
+
+def revoke_consent(session: Session, actor: Actor) -> None:
+    """The resident wants paper again; deliveries already made stay valid."""
+    actor.require(Role.RESIDENT)
+    assert actor.party_id is not None
+    consent = active_consent(session, actor.party_id)
+    if consent is not None:
+        consent.revoked_at = utcnow()
+        consent.revoked_by = actor.label
+        session.flush()
+
+
+def is_reachable(session: Session, party_id: uuid.UUID) -> bool:
+    """Whether a party can receive electronic deliveries: an active account and consent."""
+    has_account = exists().where(Account.party_id == party_id, Account.is_active.is_(True))
+    if not session.scalar(select(has_account)):
+        return False
+    return active_consent(session, party_id) is not None

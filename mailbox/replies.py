@@ -1,0 +1,110 @@
+"""Residents reply or send a follow-up from inside a case file; authorities answer there too."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from mailbox.events import emit
+from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
+
+from sqlalchemy.orm import Session
+
+from casefiles.documents import CheckedFile
+from casefiles.errors import InvalidInput, NotFound
+from casefiles.journal import record
+from casefiles.operations import add_document, get_case
+from directory.actors import Actor
+from directory.models import Party, Role
+from storage.db import utcnow
+
+MAX_TEXT = 20_000
+
+
+def send_reply(
+    session: Session,
+    actor: Actor,
+    case_id: uuid.UUID,
+    *,
+    text: str,
+    files: Sequence[CheckedFile] = (),
+    in_reply_to: uuid.UUID | None = None,
+) -> Message:
+    """A resident writes to the authority responsible for one of their case files."""
+    actor.require(Role.RESIDENT)
+    case = get_case(session, actor, case_id)
+    text = text.strip()
+    if not text and not files:
+        raise InvalidInput("text", "Write a text or attach a document.")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput("text", "The text is longer than 20000 characters.")
+    original = None
+    if in_reply_to is not None:
+        original = session.get(Message, in_reply_to)
+        if original is None or original.case_id != case.id:
+            raise NotFound("message")
+        delivery = original.delivery
+        if delivery is not None and not _may_reply(actor, delivery):
+            raise InvalidInput("text", "This message does not take replies.")
+    party = session.get_one(Party, actor.party_id)
+    versions = [add_document(session, actor, case, f) for f in files]
+    subject = f"Antwort: {original.subject}" if original else f"Nachricht zu {case.title}"
+    message = Message(
+        case_id=case.id,
+        direction=Direction.INBOUND,
+        sender_authority_id=case.authority_id,
+        sender_party_id=party.id,
+        in_reply_to_id=original.id if original else None,
+        kind="reply",
+        subject=subject[:300],
+        body=text,
+        created_by=actor.label,
+    )
+    session.add(message)
+    session.flush()
+    session.add_all(
+        MessageDocument(message_id=message.id, document_id=v.document_id) for v in versions
+    )
+    record(
+        session,
+        case,
+        actor,
+        "reply.received",
+        {
+            "message_id": str(message.id),
+            "in_reply_to": str(original.id) if original else None,
+            "text": text,
+            "documents": [str(v.document_id) for v in versions],
+        },
+    )
+    emit(
+        session,
+        case.authority_id,
+        "case.reply_received",
+        {"case_id": str(case.id), "message_id": str(message.id), "external_ref": case.external_ref},
+    )
+    return message
+
+
+def _may_reply(actor: Actor, delivery: Delivery) -> bool:
+    return (
+        delivery.reply_allowed
+        and delivery.recipient_party_id == actor.party_id
+        and delivery.status in (DeliveryStatus.OPENED, DeliveryStatus.DEEMED_DELIVERED)
+    )
+
+
+def mark_handled(session: Session, actor: Actor, message_id: uuid.UUID) -> Message:
+    """A clerk takes a reply off the authority's work queue."""
+    actor.require_authority()
+    message = session.get(Message, message_id)
+    if (
+        message is None
+        or message.direction != Direction.INBOUND
+        or message.sender_authority_id != actor.authority_id
+    ):
+        raise NotFound("message")
+    if message.handled_at is None:
+        message.handled_at, message.handled_by = utcnow(), actor.label
+        session.flush()
+        record(session, message.case, actor, "reply.handled", {"message_id": str(message.id)})
+    return message
