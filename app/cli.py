@@ -128,5 +128,69 @@ def jobs_recover() -> None:
     click.echo(f"re-enqueued {_runtime().recover()} job(s)")
 
 
+@cli.group("api-keys", help="Keys of the authorities' specialist applications.")
+def api_keys() -> None:
+    pass
+
+
+@api_keys.command("create", help="Create an API client of an authority and print its key once.")
+@click.option("--authority", "authority_ref", required=True, help="Authority id or slug.")
+@click.option("--name", default="Fachapplikation", show_default=True, help="Client name.")
+@click.option("--webhook-url", default=None, help="Where events are POSTed (https://…).")
+def api_keys_create(authority_ref: str, name: str, webhook_url: str | None) -> None:
+    from directory.api_clients import create_api_client, create_api_key, set_webhook_secret
+    from directory.operations import find_authority
+
+    runtime = _runtime()
+    with runtime.transaction() as session:
+        authority = find_authority(session, authority_ref)
+        if authority is None:
+            raise click.BadParameter(f"no authority {authority_ref!r}", param_hint="--authority")
+        client = create_api_client(session, authority, name, webhook_url)
+        _key, token = create_api_key(session, client)
+        secret = set_webhook_secret(session, client) if webhook_url else None
+        client_id = client.id
+    click.echo(f"client:  {client_id} ({name}, {authority.name})")
+    click.echo(f"api key: {token}")
+    if secret:
+        click.echo(f"webhook secret: {secret}")
+    click.echo("Store these now: the portal keeps only a hash of the key.")
+
+
+@cli.group(help="Deliveries.")
+def deliveries() -> None:
+    pass
+
+
+@deliveries.command("sweep", help="Mark unopened deliveries past their period as delivered.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="The moment to judge by (ISO 8601 with offset); default: now.",
+)
+def deliveries_sweep(as_of: str | None) -> None:
+    import datetime as dt
+    from mailbox.operations import sweep_deemed_deliveries
+
+    from storage.db import utcnow
+
+    try:
+        moment = dt.datetime.fromisoformat(as_of) if as_of else utcnow()
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-12-01T00:00:00+01:00") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter("give the time with its offset, e.g. +01:00")
+    runtime = _runtime()
+    total = 0
+    while True:  # one transaction per batch, so a long sweep commits as it goes
+        with runtime.transaction() as session:
+            done = sweep_deemed_deliveries(session, moment, limit=500)
+        total += done
+        if done < 500:
+            break
+    click.echo(f"{total} deliveries now count as delivered (as of {moment.isoformat()})")
+
+
 def main() -> None:
     cli()

@@ -25,6 +25,8 @@ class Config:
     max_upload_mb: int = 20
     base_url: str = "http://127.0.0.1:5000"
     queue_name: str = "portal"
+    smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://… ; None: log the notice
+    mail_from: str = "Einwohnerportal Luzern <no-reply@portal.lu.ch>"
     testing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -43,6 +45,8 @@ class Config:
             "max_upload_mb": int(_env("MAX_UPLOAD_MB", "20")),  # type: ignore[arg-type]
             "base_url": _env("BASE_URL", "http://127.0.0.1:5000"),
             "queue_name": _env("QUEUE", "portal"),
+            "smtp_url": _env("SMTP_URL"),
+            "mail_from": _env("MAIL_FROM", "Einwohnerportal Luzern <no-reply@portal.lu.ch>"),
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known})
@@ -64,4 +68,8 @@ class Config:
             env["PORTAL_REDIS_URL"] = self.redis_url
         if self.kek:
             env["PORTAL_KEK"] = self.kek
+        if self.smtp_url:
+            env["PORTAL_SMTP_URL"] = self.smtp_url
+        env["PORTAL_MAIL_FROM"] = self.mail_from
+        env["PORTAL_BASE_URL"] = self.base_url
         return env

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.config import Config
 from app.runtime import Runtime
 from directory.actors import Actor
+from directory.api_clients import create_api_client, create_api_key
 from directory.consent import give_consent
 from directory.identifiers import make_ahvn13
 from directory.models import Account, AuthorityLevel, Role
@@ -94,6 +95,22 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
                     "authority": authorities[slug].name,
                 }
             )
+        client = create_api_client(
+            session,
+            authorities["stadt-luzern-einwohnerdienste"],
+            "Einwohnerregister (Demo-Fachapplikation)",
+        )
+        _key, token = create_api_key(session, client)
+        accounts.append(
+            {
+                "role": "api_client",
+                "name": client.name,
+                "login": str(client.id),
+                "password": token,
+                "api_key": token,
+                "authority": authorities["stadt-luzern-einwohnerdienste"].name,
+            }
+        )
         login, password = "archiv@staatsarchiv.demo", _password()
         create_account(
             session,
@@ -121,6 +138,9 @@ def format_accounts(accounts: list[dict[str, Any]], config: Config) -> str:
         f"Demo accounts (also in {config.instance_path / 'demo-accounts.json'}):",
     ]
     for a in accounts:
+        if a["role"] == "api_client":
+            lines.append(f"  API key of {a['name']} ({a['authority']}):\n    {a['api_key']}")
+            continue
         extra = a.get("ahvn13") or a.get("authority") or ""
         lines.append(f"  {a['role']:<10} {a['login']:<36} {a['password']:<20} {extra}")
     return "\n".join(lines)

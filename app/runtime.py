@@ -46,8 +46,13 @@ class Runtime:
         )
         self.objects = EncryptedObjects(open_store(config.storage_url), kek)
         self.keyring = load_or_create_keyring(config.keys_dir)
+        settings = {
+            "base_url": config.base_url,
+            "smtp_url": config.smtp_url,
+            "mail_from": config.mail_from,
+        }
         self.sessions = make_sessionmaker(
-            self.engine, {"objects": self.objects, "keyring": self.keyring}
+            self.engine, {"objects": self.objects, "keyring": self.keyring, "settings": settings}
         )
         self.redis = Redis.from_url(config.redis_url) if config.redis_url else None
         self.queue = Queue(config.queue_name, connection=self.redis) if self.redis else None

@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 
 from directory.errors import InvalidInput
 from directory.models import ApiClient, ApiKey, Authority
+from storage.blobs import objects_of
 from storage.db import utcnow
+from storage.secrets import SecretBox
 
 KEY_PREFIX = "lu_"
 
@@ -50,6 +52,25 @@ def authenticate_api_key(session: Session, token: str) -> ApiClient | None:
         return None
     key.last_used_at = utcnow()
     return key.client
+
+
+def set_webhook_secret(session: Session, client: ApiClient) -> str:
+    """A new HMAC secret for the client's webhooks, stored encrypted; returned once."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    client.webhook_secret = _secrets(session).encrypt(secret.encode())
+    session.flush()
+    return secret
+
+
+def webhook_secret(session: Session, client: ApiClient) -> bytes | None:
+    """The client's HMAC secret, decrypted, to sign an event."""
+    if client.webhook_secret is None:
+        return None
+    return _secrets(session).decrypt(client.webhook_secret)
+
+
+def _secrets(session: Session) -> SecretBox:
+    return SecretBox(objects_of(session).kek)
 
 
 def revoke_api_key(session: Session, key_id: uuid.UUID) -> None:

@@ -122,6 +122,14 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
+def find_authority(session: Session, ref: str) -> Authority | None:
+    """An authority by id or slug (for operators' commands)."""
+    try:
+        return session.get(Authority, uuid.UUID(ref))
+    except ValueError:
+        return session.scalar(select(Authority).where(Authority.slug == ref))
+
+
 def get_account(session: Session, account_id: uuid.UUID) -> Account | None:
     """An active account by id (for the login session)."""
     account = session.get(Account, account_id)

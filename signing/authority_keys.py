@@ -176,9 +176,7 @@ def generate_token_key(
             certificate = issue_certificate_for_public_key(
                 keyring, public_key, common_name, organisation
             )
-            template = decode_x509_certificate(
-                certificate.public_bytes(serialization.Encoding.DER)
-            )
+            template = decode_x509_certificate(certificate.public_bytes(serialization.Encoding.DER))
             template.update(
                 {
                     Attribute.TOKEN: True,
@@ -265,9 +263,7 @@ def _load_file_seal(
     return SealKey(private_key=key, certificate=certificate, chain=tuple(chain) or bundled)
 
 
-def _certificates(
-    pem: bytes, origin: str
-) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+def _certificates(pem: bytes, origin: str) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
     try:
         certificates = x509.load_pem_x509_certificates(pem)
     except ValueError as error:

@@ -136,7 +136,7 @@ def db_session(runtime: Runtime) -> Iterator[Session]:
     session = Session(
         bind=connection,
         join_transaction_mode="create_savepoint",
-        info={"objects": runtime.objects, "keyring": runtime.keyring},
+        info=dict(runtime.sessions.kw["info"]),
     )
     yield session
     session.close()
