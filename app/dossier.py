@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from mailbox.queries import OpeningRequired, readable_version
+import uuid
+from mailbox.queries import (
+    OpeningRequired,
+    case_messages,
+    readable_version,
+    withheld_documents,
+)
+from typing import Any
+from urllib.parse import quote
 
 from flask import Response, redirect, render_template, stream_with_context, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.portal import bp
-from app.presenters import timeline
+from app.presenters import KIND_LABELS, STATUS_LABELS, timeline
 from app.views_common import not_found_on_denied
 from app.web import actor, db, parse_id
 from casefiles.journal import entries
@@ -27,10 +35,25 @@ def cases() -> str:
 @login_required
 @not_found_on_denied
 def case(case_id: str) -> str:
+    return render_case(parse_id(case_id))
+
+
+def render_case(case_id: uuid.UUID, **extra: Any) -> str:
     session = db()
-    case = get_case(session, actor(), parse_id(case_id))
+    me = actor()
+    case = get_case(session, me, case_id)
+    messages = case_messages(session, me, case.id)
+    hidden = withheld_documents(session, me, case.id, messages)
     return render_template(
-        "cases/detail.html", case=case, timeline=timeline(entries(session, case))
+        "cases/detail.html",
+        case=case,
+        timeline=timeline(entries(session, case)),
+        messages=messages,
+        kinds=KIND_LABELS,
+        statuses=STATUS_LABELS,
+        documents=[d for d in case.documents if d.id not in hidden],
+        errors=extra.pop("errors", {}),
+        **extra,
     )
 
 
@@ -53,7 +76,5 @@ def download(version_id: str) -> BaseResponse:
 
 
 def _disposition(filename: str) -> str:
-    from urllib.parse import quote
-
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

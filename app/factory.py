@@ -83,6 +83,7 @@ def _init_login(app: Flask) -> None:
 
 def _init_templates(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = web.localtime
+    app.jinja_env.filters["localdate"] = web.localdate
     app.jinja_env.globals["LANGUAGES"] = web.LANGUAGES
 
     @app.context_processor

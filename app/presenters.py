@@ -16,6 +16,7 @@ KIND_LABELS = {
     "letter": lazy_gettext("Letter"),
     "invoice": lazy_gettext("Invoice"),
     "information": lazy_gettext("Information"),
+    "reply": lazy_gettext("Reply"),
 }
 STATUS_LABELS = {
     "accepted": lazy_gettext("Accepted"),
@@ -35,23 +36,32 @@ class TimelineItem:
 
 def describe(entry: JournalEntry) -> str:
     p: dict[str, Any] = entry.payload
-    match entry.action:
-        case "case.opened":
-            return _("Case file opened: %(title)s", title=p.get("title", ""))
-        case "document.added":
-            return _("Document added: %(name)s", name=p.get("filename", ""))
-        case "delivery.available":
-            return _(
-                "Delivered to the mailbox of %(name)s: %(subject)s",
-                name=p.get("recipient", {}).get("name", ""),
-                subject=p.get("subject", ""),
-            )
-        case "delivery.opened":
-            return _("Opened by %(name)s (receipt recorded)", name=p.get("opened_by", ""))
-        case "receipt.issued":
-            return _("Sealed receipt issued")
-        case _:
-            return entry.action
+    recipient = p.get("recipient") or {}
+    texts = {
+        "case.opened": lambda: _("Case file opened: %(title)s", title=p.get("title", "")),
+        "document.added": lambda: _("Document added: %(name)s", name=p.get("filename", "")),
+        "party.added": lambda: _(
+            "Party added: %(name)s", name=(p.get("party") or {}).get("name", "")
+        ),
+        "delivery.accepted": lambda: _(
+            "Accepted for the mailbox of %(name)s: %(subject)s",
+            name=recipient.get("name", ""),
+            subject=p.get("subject", ""),
+        ),
+        "delivery.available": lambda: _("Available in the mailbox"),
+        "delivery.opened": lambda: _(
+            "Opened by %(name)s (receipt recorded)", name=p.get("opened_by", "")
+        ),
+        "delivery.deemed_delivered": lambda: _(
+            "Deemed delivered: not opened within the period (receipt recorded)"
+        ),
+        "delivery.withdrawn": lambda: _("Withdrawn by the authority"),
+        "receipt.issued": lambda: _("Sealed receipt issued"),
+        "reply.received": lambda: _("Message from the resident received"),
+        "reply.handled": lambda: _("Message handled"),
+    }
+    text = texts.get(entry.action)
+    return text() if text else entry.action
 
 
 def timeline(entries: list[JournalEntry]) -> list[TimelineItem]:

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, abort, current_app, g, request, session
-from flask_babel import format_datetime
+from flask_babel import format_date, format_datetime
 from flask_login import UserMixin, current_user
 from sqlalchemy.orm import Session
 
@@ -78,6 +78,10 @@ def select_locale() -> str:
         session["lang"] = chosen
     # German is the portal's language unless the person chose another.
     return session.get("lang", "de")  # type: ignore[no-any-return]
+
+
+def localdate(value: dt.date | None) -> str:
+    return "–" if value is None else format_date(value, "dd.MM.yyyy")
 
 
 def localtime(value: dt.datetime | None, fmt: str = "dd.MM.yyyy, HH:mm") -> str:

@@ -95,14 +95,23 @@ def send_notice(session: Session, delivery_id: str) -> None:
     """E-mail the recipient that something waits (never the content); at most once."""
     from mailbox.notifications import send_delivery_notice
 
+    # SMTP errors propagate: the transaction rolls back (notice_sent_at stays empty), rq retries
+    # with backoff, and recovery finds the notice again (see lost_jobs).
     send_delivery_notice(session, uuid.UUID(delivery_id))
 
 
 def send_webhook(session: Session, event_id: str) -> None:
     """POST one event to its client's webhook; on failure the job is retried with backoff."""
-    from mailbox.webhooks import post_event
+    from mailbox.webhooks import WebhookFailed, post_event
 
-    post_event(session, uuid.UUID(event_id))
+    try:
+        post_event(session, uuid.UUID(event_id))
+    except WebhookFailed:
+        # The failed attempt (attempts, last_error, next_attempt_at) must outlive the rollback
+        # that the edge does for a raised exception, so it is committed here; the raise then
+        # lets rq retry the job. Nothing else was written in this job's transaction.
+        session.commit()
+        raise
 
 
 def sweep(session: Session, as_of: str | None = None) -> int:
@@ -113,6 +122,8 @@ def sweep(session: Session, as_of: str | None = None) -> int:
 
 def lost_jobs(session: Session) -> list[tuple[str, tuple[str, ...]]]:
     """Jobs the database says are due but whose effect is missing (Redis lost them, say)."""
+    from mailbox.notifications import pending_notices
+
     receipts = session.scalars(
         select(Delivery.id).where(
             Delivery.status.in_(DELIVERED), Delivery.receipt_document_id.is_(None)
@@ -123,6 +134,10 @@ def lost_jobs(session: Session) -> list[tuple[str, tuple[str, ...]]]:
             WebhookEvent.delivered_at.is_(None), WebhookEvent.attempts < 10
         )
     )
-    return [("mailbox.jobs.issue_receipt", (str(i),)) for i in receipts] + [
-        ("mailbox.jobs.send_webhook", (str(i),)) for i in webhooks
+    found: list[tuple[str, tuple[str, ...]]] = [
+        ("mailbox.jobs.issue_receipt", (str(i),)) for i in receipts
     ]
+    found += [("mailbox.jobs.send_webhook", (str(i),)) for i in webhooks]
+    # Notices that failed or were lost: still waiting, never sent, recent (NOTICE_WINDOW_DAYS).
+    found += [("mailbox.jobs.send_notice", (str(i),)) for i in pending_notices(session)]
+    return found

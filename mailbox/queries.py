@@ -54,6 +54,22 @@ def inbox(session: Session, actor: Actor, filters: InboxFilter | None = None) ->
     return list(session.scalars(stmt))
 
 
+def inbox_senders(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]:
+    """The authorities that have delivered to the resident (for the inbox filter)."""
+    from directory.models import Authority
+
+    actor.require(Role.RESIDENT)
+    stmt = (
+        select(Authority.id, Authority.name)
+        .join(Message, Message.sender_authority_id == Authority.id)
+        .join(Delivery, Delivery.message_id == Message.id)
+        .where(Delivery.recipient_party_id == actor.party_id)
+        .distinct()
+        .order_by(Authority.name)
+    )
+    return [(row.id, row.name) for row in session.execute(stmt)]
+
+
 def get_delivery(session: Session, actor: Actor, delivery_id: uuid.UUID) -> Delivery:
     """A delivery as its recipient or its sending authority may see it."""
     delivery = session.get(Delivery, delivery_id)
@@ -113,6 +129,18 @@ def case_messages(session: Session, actor: Actor, case_id: uuid.UUID) -> list[Me
             or (m.delivery is not None and _may_see(actor, m.delivery))
         ]
     return messages
+
+
+def withheld_documents(
+    session: Session, actor: Actor, case_id: uuid.UUID, visible: list[Message]
+) -> set[uuid.UUID]:
+    """Documents of the case that belong to messages the actor may not see (residents only:
+    someone else's deliveries, withdrawn ones)."""
+    if actor.role != Role.RESIDENT:
+        return set()
+    stmt = select(MessageDocument.document_id).join(Message).where(Message.case_id == case_id)
+    attached = set(session.scalars(stmt))
+    return attached - {d.id for m in visible for d in m.documents}
 
 
 def reply_queue(session: Session, actor: Actor, include_handled: bool = False) -> list[Message]:

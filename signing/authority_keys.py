@@ -35,6 +35,7 @@ from signing.keys import (
     issue_certificate_for_public_key,
 )
 from signing.tokens import (
+    PIN_ENV,
     Pkcs11SealKey,
     check_key,
     module_from_env,
@@ -316,6 +317,12 @@ def _parse_pkcs11_ref(ref: str) -> tuple[str, str, str]:
     """Return (token label, key label, module path). Errors never echo the reference."""
     body, _, query = ref[len("pkcs11:") :].partition("?")
     path = _attributes(body, ";", "path")
+    options = _attributes(query, "&", "query")
+    if {"pin-value", "pin-source"} & (set(path) | set(options)):
+        raise ValueError(
+            "pkcs11 seal reference: the PIN does not belong in a reference (references get "
+            f"logged); set {PIN_ENV}"
+        )
     unknown = sorted(set(path) - _PKCS11_PATH_ATTRIBUTES)
     if unknown:
         raise ValueError(
@@ -330,15 +337,11 @@ def _parse_pkcs11_ref(ref: str) -> tuple[str, str, str]:
                 f"pkcs11 seal reference: {required}= is missing "
                 "(use pkcs11:token=<label>;object=<key label>)"
             )
-    options = _attributes(query, "&", "query")
-    if {"pin-value", "pin-source"} & set(options):
-        raise ValueError(
-            "pkcs11 seal reference: the PIN does not belong in a reference (references get "
-            "logged); set PORTAL_PKCS11_PIN"
-        )
     unknown = sorted(set(options) - {"module-path"})
     if unknown:
-        raise ValueError(f"pkcs11 seal reference: unsupported query attribute(s) {unknown}")
+        raise ValueError(
+            f"pkcs11 seal reference: unsupported query attribute(s) {', '.join(unknown)}"
+        )
     module_path = options.get("module-path") or module_from_env()
     if not module_path.startswith("/"):
         raise ValueError("pkcs11 seal reference: module-path must be an absolute path")

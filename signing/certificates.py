@@ -67,9 +67,7 @@ def build_seal_certificate(
     ca_key: ec.EllipticCurvePrivateKey,
 ) -> x509.Certificate:
     """Issue an end-entity seal certificate for `key`, signed by the CA."""
-    return build_seal_certificate_for_public_key(
-        subject, key.public_key(), ca_certificate, ca_key
-    )
+    return build_seal_certificate_for_public_key(subject, key.public_key(), ca_certificate, ca_key)
 
 
 def build_seal_certificate_for_public_key(

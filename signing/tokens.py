@@ -279,11 +279,9 @@ class _ThreadSession:
         )
         signer = self._signers.get(cache_key)
         if signer is None:
-            from pyhanko.sign.pkcs11 import PKCS11Signer
-
-            self.private_key(key.key_label)  # a readable LookupError before pyHanko's own
-            signer = PKCS11Signer(
+            signer = _signer_class()(
                 self.session,
+                self.private_key(key.key_label),  # found by us: readable LookupErrors
                 key_label=key.key_label,
                 signing_cert=_to_asn1(key.certificate),
                 ca_chain=[_to_asn1(c) for c in key.chain],
@@ -296,12 +294,36 @@ class _ThreadSession:
                     key.certificate.public_key(), ec.EllipticCurvePublicKey
                 ),
             )
-            # Find the key handle now, synchronously: pyHanko would otherwise do it inside the
-            # first event loop, and a failure there would leave it waiting on that dead loop
-            # the next time.
+            # Load now, synchronously: pyHanko would otherwise do it inside the first event
+            # loop, and a failure there would leave it waiting on that dead loop next time.
             _ = signer.signing_cert
             self._signers[cache_key] = signer
         return signer
+
+
+_SIGNER_CLASS: type[PKCS11Signer] | None = None
+
+
+def _signer_class() -> type[PKCS11Signer]:
+    """pyHanko's PKCS11Signer, handed the key handle we found instead of searching again.
+
+    Besides saving a search, this keeps a search off a session that may have died: on a dead
+    session python-pkcs11 leaves the failed search to raise again in its finaliser.
+    """
+    global _SIGNER_CLASS
+    if _SIGNER_CLASS is None:
+        from pyhanko.sign.pkcs11 import PKCS11Signer
+
+        class _KnownKeySigner(PKCS11Signer):
+            def __init__(self, session: Session, key_handle: Any, **kwargs: Any) -> None:
+                self._known_key_handle = key_handle
+                super().__init__(session, **kwargs)
+
+            def _pull_signing_key_handle(self) -> Any:
+                return self._known_key_handle
+
+        _SIGNER_CLASS = _KnownKeySigner
+    return _SIGNER_CLASS
 
 
 class _State:

@@ -1,23 +1,28 @@
-"""The authorities' workbench: delivering letters and decisions, following their status."""
+"""The authorities' workbench: delivering, following deliveries, the queue of replies."""
 
 from __future__ import annotations
 
-from mailbox.operations import deliver
-from mailbox.queries import sent_deliveries
+from mailbox.models import Delivery
+from mailbox.operations import DeliveryOptions, deliver, withdraw_delivery
+from mailbox.queries import reply_queue, sent_deliveries
+from mailbox.replies import mark_handled
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from app.forms import uploaded_files
 from app.office import bp
 from app.presenters import KIND_LABELS, STATUS_LABELS
-from app.web import actor, db
-from casefiles.documents import CheckedFile, Upload, check_upload
+from app.views_common import not_found_on_denied
+from app.web import actor, db, parse_id
 from directory.actors import Actor
 from directory.errors import InvalidInput
 from directory.models import Role
 from directory.operations import find_party, find_residents
+
+DELIVERABLE_KINDS = {k: v for k, v in KIND_LABELS.items() if k != "reply"}
 
 
 def clerk() -> Actor:
@@ -31,11 +36,15 @@ def clerk() -> Actor:
 @login_required
 def index() -> str:
     me = clerk()
+    session = db()
+    status = request.args.get("status") if request.args.get("status") in STATUS_LABELS else None
     return render_template(
         "office/index.html",
-        deliveries=sent_deliveries(db(), me),
+        deliveries=sent_deliveries(session, me, status=status),
         kinds=KIND_LABELS,
         statuses=STATUS_LABELS,
+        status=status,
+        open_replies=len(reply_queue(session, me)),
     )
 
 
@@ -43,14 +52,16 @@ def index() -> str:
 @login_required
 def deliver_view() -> str | Response | tuple[str, int]:
     me = clerk()
-    session = db()
     query = request.args.get("q", "")
-    matches = find_residents(session, me, query) if query else []
+    matches = find_residents(db(), me, query) if query else []
     form = {
         "recipient": request.values.get("recipient", ""),
         "kind": request.form.get("kind", "decision"),
         "subject": request.form.get("subject", ""),
         "body": request.form.get("body", ""),
+        "appeal_period_days": request.form.get("appeal_period_days", ""),
+        "reply_allowed": request.method == "GET" or bool(request.form.get("reply_allowed")),
+        "seal": bool(request.form.get("seal")),
     }
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -70,34 +81,71 @@ def deliver_view() -> str | Response | tuple[str, int]:
         errors=errors,
         query=query,
         matches=matches,
-        kinds=KIND_LABELS,
+        kinds=DELIVERABLE_KINDS,
     )
     return (page, 422) if errors else page
 
 
-def _deliver_from_form(me: Actor, form: dict[str, str]) -> object:
+def _deliver_from_form(me: Actor, form: dict[str, object]) -> Delivery:
     session = db()
-    if not form["recipient"].strip():
+    if not str(form["recipient"]).strip():
         raise InvalidInput("recipient", "Choose a recipient.")
-    recipient = find_party(session, me, form["recipient"])
-    if not form["subject"].strip():
+    recipient = find_party(session, me, str(form["recipient"]))
+    period_text = str(form["appeal_period_days"]).strip()
+    if period_text and not period_text.isdigit():
+        raise InvalidInput("appeal_period_days", "A period is between 1 and 365 days.")
+    options = DeliveryOptions(
+        appeal_period_days=int(period_text) if period_text else None,
+        reply_allowed=bool(form["reply_allowed"]),
+        seal=bool(form["seal"]),
+    )
+    if not str(form["subject"]).strip():
         raise InvalidInput("subject", "A subject is required.")
-    files: list[CheckedFile] = []
-    limit = current_app.config["PORTAL_MAX_UPLOAD_BYTES"]
-    try:
-        for storage in request.files.getlist("files"):
-            if storage.filename:
-                upload = Upload(filename=storage.filename, stream=storage.stream)
-                files.append(check_upload(upload, max_bytes=limit))
+    with uploaded_files("files") as files:
         return deliver(
             session,
             me,
             recipient_id=recipient.id,
-            kind=form["kind"],
-            subject=form["subject"],
-            body=form["body"],
+            kind=str(form["kind"]),
+            subject=str(form["subject"]),
+            body=str(form["body"]),
             files=files,
+            options=options,
         )
-    finally:
-        for checked in files:
-            checked.close()
+
+
+@bp.route("/deliveries/<delivery_id>/withdraw", methods=["POST"])
+@login_required
+@not_found_on_denied
+def withdraw(delivery_id: str) -> Response:
+    me = clerk()
+    try:
+        delivery = withdraw_delivery(
+            db(), me, parse_id(delivery_id), reason=request.form.get("reason", "")
+        )
+    except InvalidInput as exc:
+        flash(_(exc.message, **exc.params), "error")
+        return redirect(request.referrer or url_for("office.index"))
+    flash(_("The delivery was withdrawn."), "success")
+    return redirect(url_for("portal.case", case_id=delivery.message.case_id))
+
+
+@bp.route("/replies")
+@login_required
+def replies() -> str:
+    me = clerk()
+    show_all = request.args.get("all") == "1"
+    return render_template(
+        "office/replies.html",
+        messages=reply_queue(db(), me, include_handled=show_all),
+        show_all=show_all,
+    )
+
+
+@bp.route("/replies/<message_id>/handled", methods=["POST"])
+@login_required
+@not_found_on_denied
+def reply_handled(message_id: str) -> Response:
+    mark_handled(db(), clerk(), parse_id(message_id))
+    flash(_("Marked as handled."), "success")
+    return redirect(url_for("office.replies"))

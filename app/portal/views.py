@@ -1,19 +1,30 @@
-"""The resident's side: inbox, messages, opening a delivery, downloads."""
+"""The resident's side: inbox, messages, opening a delivery, replies, consent."""
 
 from __future__ import annotations
 
+from mailbox.models import DeliveryStatus
 from mailbox.operations import open_delivery
-from mailbox.queries import get_delivery, inbox
+from mailbox.queries import InboxFilter, get_delivery, inbox, inbox_senders
+from mailbox.replies import send_reply
 
-from flask import redirect, render_template, url_for
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from app.forms import IMAGES_AND_PDF, uploaded_files
 from app.portal import bp
 from app.presenters import KIND_LABELS, STATUS_LABELS
 from app.views_common import not_found_on_denied
 from app.web import actor, db, parse_id
+from directory.consent import active_consent, give_consent, revoke_consent
+from directory.errors import InvalidInput
 from directory.models import Role
+
+
+def _optional_id(name: str):  # type: ignore[no-untyped-def]
+    value = request.args.get(name)
+    return parse_id(value) if value else None
 
 
 @bp.route("/")
@@ -24,8 +35,18 @@ def inbox_view() -> str | Response:
         return redirect(url_for("office.index"))
     if me.role != Role.RESIDENT:
         return redirect(url_for("portal.cases"))
+    session = db()
+    kind = request.args.get("kind") if request.args.get("kind") in KIND_LABELS else None
+    status = request.args.get("status") if request.args.get("status") in STATUS_LABELS else None
+    filters = InboxFilter(authority_id=_optional_id("authority"), kind=kind, status=status)
     return render_template(
-        "portal/inbox.html", deliveries=inbox(db(), me), kinds=KIND_LABELS, statuses=STATUS_LABELS
+        "portal/inbox.html",
+        deliveries=inbox(session, me, filters),
+        kinds=KIND_LABELS,
+        statuses=STATUS_LABELS,
+        senders=inbox_senders(session, me),
+        filters=filters,
+        consent=active_consent(session, me.party_id),
     )
 
 
@@ -42,8 +63,17 @@ def message(delivery_id: str) -> str | Response:
     if me.role != Role.RESIDENT:
         # Staff follow a delivery in its case file; the message page is the recipient's.
         return redirect(url_for("portal.case", case_id=delivery.message.case_id))
+    may_reply = delivery.reply_allowed and delivery.status in (
+        DeliveryStatus.OPENED,
+        DeliveryStatus.DEEMED_DELIVERED,
+    )
     return render_template(
-        "portal/message.html", delivery=delivery, kinds=KIND_LABELS, statuses=STATUS_LABELS
+        "portal/message.html",
+        delivery=delivery,
+        kinds=KIND_LABELS,
+        statuses=STATUS_LABELS,
+        may_reply=may_reply,
+        errors={},
     )
 
 
@@ -53,3 +83,49 @@ def message(delivery_id: str) -> str | Response:
 def open_message(delivery_id: str) -> Response:
     delivery = open_delivery(db(), actor(), parse_id(delivery_id))
     return redirect(url_for("portal.message", delivery_id=delivery.id))
+
+
+@bp.route("/cases/<case_id>/reply", methods=["POST"])
+@login_required
+@not_found_on_denied
+def reply(case_id: str) -> Response | tuple[str, int]:
+    me = actor()
+    in_reply_to = request.form.get("in_reply_to")
+    try:
+        with uploaded_files("files", IMAGES_AND_PDF) as files:
+            send_reply(
+                db(),
+                me,
+                parse_id(case_id),
+                text=request.form.get("text", ""),
+                files=files,
+                in_reply_to=parse_id(in_reply_to) if in_reply_to else None,
+            )
+    except InvalidInput as exc:
+        from app.dossier import render_case
+
+        return render_case(
+            parse_id(case_id),
+            errors={exc.field: _(exc.message, **exc.params)},
+            reply_text=request.form.get("text", ""),
+        ), 422
+    flash(_("Your message was sent to the authority."), "success")
+    return redirect(url_for("portal.case", case_id=case_id) + "#messages")
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings() -> str | Response:
+    me = actor()
+    if me.role != Role.RESIDENT:
+        return redirect(url_for("portal.cases"))
+    session = db()
+    if request.method == "POST":
+        if request.form.get("consent") == "give":
+            give_consent(session, me)
+            flash(_("You now receive letters and decisions electronically."), "success")
+        elif request.form.get("consent") == "revoke":
+            revoke_consent(session, me)
+            flash(_("Authorities will send you paper mail again."), "info")
+        return redirect(url_for("portal.settings"))
+    return render_template("portal/settings.html", consent=active_consent(session, me.party_id))

@@ -87,6 +87,9 @@ class Chromium:
         self.playwright = playwright
         self.browser = browser
         self.loop = asyncio.events._get_running_loop()
+        assert self.loop is not None, (
+            "Playwright no longer marks its loop running: revisit Chromium"
+        )
         self.park()
 
     @staticmethod

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,17 @@ import pytest
 REQUIRE = os.environ.get("PORTAL_REQUIRE_SERVICES") == "1"
 SO_PIN = "5678"
 DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+@dataclass(frozen=True)
+class SoftHsmToken:
+    """What a test needs to reach the token (as the session fixture hands it out)."""
+
+    module_path: str
+    conf_path: str
+    label: str
+    pin: str
+
 
 # The one configuration of this process (see the module docstring).
 _conf_path: Path | None = None

@@ -3,7 +3,7 @@
 msgids are English; German (de) is the portal's default language, so de (like fr and it) must
 translate every string. en may leave a string empty (gettext then shows the English msgid).
 A string added to a template or to the code without re-running ``app/translations/update.sh``
-makes ``test_catalogue_follows_the_sources`` fail and name it.
+makes ``test_template_follows_the_sources`` fail and name it.
 """
 
 from __future__ import annotations
@@ -124,16 +124,15 @@ def test_template_follows_the_sources(extracted: set[str]) -> None:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_catalogue_follows_the_sources(
-    lang: str, extracted: set[str], catalogues: dict[str, Catalog]
-) -> None:
-    in_po = _msgids(catalogues[lang])
-    missing, stale = extracted - in_po, in_po - extracted
+def test_catalogue_follows_the_template(lang: str, catalogues: dict[str, Catalog]) -> None:
+    # Together with the test above: every catalogue holds exactly the strings of the sources.
+    in_pot, in_po = _msgids(_read(POT)), _msgids(catalogues[lang])
+    missing, stale = in_pot - in_po, in_po - in_pot
     assert not missing and not stale, (
-        f"{lang}/LC_MESSAGES/messages.po is out of date; run app/translations/update.sh, then "
-        "translate the new entries."
+        f"{lang}/LC_MESSAGES/messages.po does not follow messages.pot; run "
+        "app/translations/update.sh, then translate the new entries."
         + (f"\n  Not in the catalogue yet:{_listing(missing)}" if missing else "")
-        + (f"\n  No longer in the sources:{_listing(stale)}" if stale else "")
+        + (f"\n  No longer in the template:{_listing(stale)}" if stale else "")
     )
 
 

@@ -6,22 +6,13 @@ is session-scoped; tests that need keys of their own generate them in it under t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from tests.support.softhsm import softhsm_token
-
-
-@dataclass(frozen=True)
-class Token:
-    module_path: str
-    conf_path: str
-    label: str
-    pin: str
+from tests.support.softhsm import SoftHsmToken, softhsm_token
 
 
 @pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Token:
-    module_path, conf_path = softhsm_token(tmp_path_factory.mktemp("softhsm"))
-    return Token(module_path, conf_path, label="portal", pin="1234")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmToken:
+    label, pin = "portal", "1234"
+    module_path, conf_path = softhsm_token(tmp_path_factory.mktemp("softhsm"), label, pin)
+    return SoftHsmToken(module_path, conf_path, label, pin)

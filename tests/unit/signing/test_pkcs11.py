@@ -7,6 +7,7 @@ import hashlib
 import os
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -30,11 +31,11 @@ from signing import (
     load_seal,
     seal_pdf,
     sign,
+    tokens,
     validate_pdf,
     verify,
 )
-from signing import tokens
-from tests.unit.signing.conftest import Token
+from tests.support.softhsm import SoftHsmToken as Token
 
 SEAL_LABEL = "portal-seal"
 SEAL_NAME = "Einwohnerportal Luzern Siegel (HSM)"
@@ -74,8 +75,9 @@ def sealed(pdf: bytes, token_key: Pkcs11SealKey) -> bytes:
     return seal_pdf(pdf, token_key, reason="Amtliche Zustellung")
 
 
-def _object_session(softhsm: Token) -> pkcs11.Session:
-    # Without PIN: the process is logged in already (by the fixture), and a second login fails.
+def _object_session(softhsm: Token, key: Pkcs11SealKey) -> pkcs11.Session:
+    sign(key, DATA)  # makes sure the process is logged in
+    # Without PIN: the process is logged in already, and a second login would fail.
     return pkcs11.lib(softhsm.module_path).get_token(token_label=softhsm.label).open()
 
 
@@ -103,9 +105,7 @@ def test_sealed_pdf_validates_against_the_portal_ca(sealed: bytes, keyring: Keyr
     assert status.covers_whole_document
 
 
-def test_foreign_root_does_not_trust_the_token_seal(
-    sealed: bytes, tmp_path: Path
-) -> None:
+def test_foreign_root_does_not_trust_the_token_seal(sealed: bytes, tmp_path: Path) -> None:
     foreign = load_or_create_keyring(tmp_path / "foreign")
     [status] = validate_pdf(sealed, [foreign.ca_certificate])
     assert status.intact and status.valid and not status.trusted
@@ -120,9 +120,7 @@ def test_poppler_finds_the_token_seal_valid(sealed: bytes, tmp_path: Path) -> No
     assert "Signature Validation: Signature is Valid" in result.stdout, result.stdout
 
 
-def test_file_and_token_seals_on_one_pdf(
-    sealed: bytes, keyring: Keyring
-) -> None:
+def test_file_and_token_seals_on_one_pdf(sealed: bytes, keyring: Keyring) -> None:
     authority = issue_certificate(keyring, "Steueramt Luzern", "Kanton Luzern")
     twice = seal_pdf(sealed, authority, reason="Eroeffnet", field_name="Siegel 2")
     first, second = validate_pdf(twice, [keyring.ca_certificate])
@@ -153,7 +151,7 @@ def test_the_journal_can_seal_with_a_token_key_in_the_keyring(
 
 
 def test_private_key_cannot_be_read_out(token_key: Pkcs11SealKey, softhsm: Token) -> None:
-    session = _object_session(softhsm)
+    session = _object_session(softhsm, token_key)
     try:
         [key] = session.get_objects(
             {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: SEAL_LABEL}
@@ -163,8 +161,9 @@ def test_private_key_cannot_be_read_out(token_key: Pkcs11SealKey, softhsm: Token
         assert key[Attribute.NEVER_EXTRACTABLE] is True
         with pytest.raises(pkcs11.AttributeSensitive):
             key[Attribute.VALUE]
-        with pytest.raises(pkcs11.AttributeSensitive):
-            key[Attribute.PRIVATE_EXPONENT]  # EC's CKA_VALUE under another name
+        # Nor can it be made extractable again (PKCS#11 allows True -> False only).
+        with pytest.raises(pkcs11.PKCS11Error):
+            key[Attribute.EXTRACTABLE] = True
     finally:
         session.close()
 
@@ -172,7 +171,7 @@ def test_private_key_cannot_be_read_out(token_key: Pkcs11SealKey, softhsm: Token
 def test_certificate_is_stored_in_the_token_with_the_key(
     token_key: Pkcs11SealKey, softhsm: Token
 ) -> None:
-    session = _object_session(softhsm)
+    session = _object_session(softhsm, token_key)
     try:
         [certificate] = session.get_objects(
             {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: SEAL_LABEL}
@@ -187,7 +186,9 @@ def test_certificate_is_stored_in_the_token_with_the_key(
         session.close()
 
 
-def test_a_taken_label_is_refused(softhsm: Token, keyring: Keyring, token_key: Pkcs11SealKey) -> None:
+def test_a_taken_label_is_refused(
+    softhsm: Token, keyring: Keyring, token_key: Pkcs11SealKey
+) -> None:
     with pytest.raises(ValueError, match="already holds objects labelled"):
         generate_token_key(
             softhsm.module_path, softhsm.label, softhsm.pin, SEAL_LABEL, keyring, "X", "Y"
@@ -323,7 +324,7 @@ def test_wrong_pin_in_a_fresh_process_is_readable(softhsm: Token) -> None:
     }
     root = Path(__file__).resolve().parents[3]
     result = subprocess.run(
-        [os.sys.executable, "-c", script],
+        [sys.executable, "-c", script],
         cwd=root,
         env=env,
         capture_output=True,
@@ -356,20 +357,27 @@ def test_threads_seal_at_once(token_key: Pkcs11SealKey, keyring: Keyring, pdf: b
         [status] = validate_pdf(sealed, [keyring.ca_certificate])
         assert status.intact and status.valid and status.trusted
     assert len(tokens._state.logins) == 1
-    # The pool's threads have ended: the next new session closes theirs.
-    threading.Thread(target=sign, args=(token_key, DATA)).start()
-    time.sleep(0.5)
-    assert all(t.thread.is_alive() or t.thread is threading.current_thread()
-               for t in tokens._state.threads[:-1]) or len(tokens._state.threads) <= 2
+    assert len({ident for _, ident in results}) <= 4
+    # The pool's threads have ended: the next session opened closes theirs.
+    worker = threading.Thread(target=sign, args=(token_key, DATA))
+    worker.start()
+    worker.join()
+    ended = [t.thread for t in tokens._state.threads if not t.thread.is_alive()]
+    assert ended == [worker]
 
 
-def test_a_closed_session_is_reopened(token_key: Pkcs11SealKey, pdf: bytes, keyring: Keyring) -> None:
-    sign(token_key, DATA)
-    _my_session(token_key).session.close()  # as if the HSM had restarted
+def test_a_closed_session_is_reopened(
+    token_key: Pkcs11SealKey, pdf: bytes, keyring: Keyring
+) -> None:
+    # As if the HSM had restarted under the cached session and handles.
+    seal_pdf(pdf, token_key, reason="x")
+    _my_session(token_key).session.close()
     assert verify(token_key.certificate, DATA, sign(token_key, DATA))
+    seal_pdf(pdf, token_key, reason="x")
     _my_session(token_key).session.close()
     [status] = validate_pdf(seal_pdf(pdf, token_key, reason="x"), [keyring.ca_certificate])
     assert status.intact and status.valid and status.trusted
+    assert verify(token_key.certificate, DATA, sign(token_key, DATA))
 
 
 def test_a_forked_child_signs_with_its_own_sessions(token_key: Pkcs11SealKey) -> None:
