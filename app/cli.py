@@ -157,6 +157,37 @@ def api_keys_create(authority_ref: str, name: str, webhook_url: str | None) -> N
     click.echo("Store these now: the portal keeps only a hash of the key.")
 
 
+@cli.group(help="Authorities.")
+def authorities() -> None:
+    pass
+
+
+@authorities.command(
+    "seal",
+    help="Give an authority its seal: issued into a file by the "
+    "portal's CA, or a key in a PKCS#11 token (--ref pkcs11:token=…;object=…).",
+)
+@click.argument("authority_ref")
+@click.option("--ref", "seal_ref", default=None, help="pkcs11:token=LABEL;object=LABEL")
+def authorities_seal(authority_ref: str, seal_ref: str | None) -> None:
+    from directory.operations import assign_seal, find_authority
+    from signing.authority_keys import issue_authority_seal, load_seal
+
+    runtime = _runtime()
+    with runtime.transaction() as session:
+        authority = find_authority(session, authority_ref)
+        if authority is None:
+            raise click.BadParameter(f"no authority {authority_ref!r}")
+        if seal_ref is None:
+            folder = runtime.config.keys_dir / "authorities"
+            issue_authority_seal(runtime.keyring, folder, authority.slug, authority.name)
+            seal_ref = f"file:{folder / authority.slug}"
+        key = load_seal(seal_ref)  # fails here, clearly, if the key cannot be reached
+        assign_seal(session, authority, seal_ref)
+        subject = key.certificate.subject.rfc4514_string()
+    click.echo(f"{authority.name}: seal {seal_ref} ({subject})")
+
+
 @cli.group(help="Deliveries.")
 def deliveries() -> None:
     pass

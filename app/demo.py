@@ -15,7 +15,13 @@ from directory.api_clients import create_api_client, create_api_key
 from directory.consent import give_consent
 from directory.identifiers import make_ahvn13
 from directory.models import Account, AuthorityLevel, Role
-from directory.operations import create_account, register_authority, register_person
+from directory.operations import (
+    assign_seal,
+    create_account,
+    register_authority,
+    register_person,
+)
+from signing.authority_keys import issue_authority_seal
 
 AUTHORITIES = [
     ("stadt-luzern-einwohnerdienste", "Stadt Luzern, Einwohnerdienste", AuthorityLevel.COMMUNE),
@@ -48,6 +54,10 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
             slug: register_authority(session, slug=slug, name=name, level=level)
             for slug, name, level in AUTHORITIES
         }
+        seal_folder = runtime.config.keys_dir / "authorities"
+        for slug, authority in authorities.items():
+            issue_authority_seal(runtime.keyring, seal_folder, slug, authority.name)
+            assign_seal(session, authority, f"file:{seal_folder / slug}")
         for given, family, body in RESIDENTS:
             person = register_person(
                 session,

@@ -41,12 +41,13 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # the session bounds the token; a long form must not expire
     )
     Babel(app, locale_selector=web.select_locale)
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     _init_login(app)
     web.init_request_transaction(app)
     _init_templates(app)
     _init_errors(app)
 
+    from app.api import bp as api_bp
     from app.auth import bp as auth_bp
     from app.office import bp as office_bp
     from app.portal import bp as portal_bp
@@ -54,6 +55,9 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(office_bp, url_prefix="/office")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    # Bearer-key requests carry no session cookie, so there is no cross-site request to forge.
+    csrf.exempt(api_bp)
     return app
 
 

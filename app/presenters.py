@@ -32,6 +32,7 @@ class TimelineItem:
     when: str
     who: str
     what: str
+    iso: str = ""
 
 
 def describe(entry: JournalEntry) -> str:
@@ -70,6 +71,7 @@ def timeline(entries: list[JournalEntry]) -> list[TimelineItem]:
             when=localtime(e.recorded_at, "dd.MM.yyyy, HH:mm:ss"),
             who=e.actor_label,
             what=describe(e),
+            iso=e.recorded_at.isoformat(),
         )
         for e in entries
     ]

@@ -160,3 +160,12 @@ def get_version(session: Session, actor: Actor, version_id: uuid.UUID) -> Docume
         raise NotFound("document")
     get_case(session, actor, version.document.case_id)
     return version
+
+
+def get_document(session: Session, actor: Actor, document_id: uuid.UUID) -> Document:
+    """A document within a case file the actor may see."""
+    document = session.get(Document, document_id)
+    if document is None:
+        raise NotFound("document")
+    get_case(session, actor, document.case_id)
+    return document

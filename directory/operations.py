@@ -173,6 +173,24 @@ def find_party(session: Session, actor: Actor, identifier: str) -> Party:
     return party
 
 
+def find_party_by_number(
+    session: Session, actor: Actor, *, ahvn13: str | None = None, uid: str | None = None
+) -> Party | None:
+    """The person (AHVN13) or organisation (UID) an authority names, or None if not registered."""
+    actor.require_authority()
+    try:
+        if ahvn13 is not None:
+            number = normalize_ahvn13(ahvn13)
+            return session.scalar(select(Party).where(Party.ahvn13 == number))
+        if uid is not None:
+            number = normalize_uid(uid)
+            return session.scalar(select(Party).where(Party.uid == number))
+    except ValueError as exc:
+        field = "recipient.ahvn13" if ahvn13 is not None else "recipient.uid"
+        raise InvalidInput(field, str(exc)) from None
+    raise InvalidInput("recipient", "Name the recipient by AHVN13 or UID.")
+
+
 def get_party(session: Session, actor: Actor, party_id: uuid.UUID) -> Party:
     """A party that the actor may address or is."""
     party = session.get(Party, party_id)
@@ -181,3 +199,14 @@ def get_party(session: Session, actor: Actor, party_id: uuid.UUID) -> Party:
     if actor.role == Role.CLERK or actor.party_id == party.id:
         return party
     raise AccessDenied("no such party")
+
+
+def assign_seal(
+    session: Session, authority: Authority, ref: str, certificate_pem: bytes | None = None
+) -> None:
+    """Record where the authority's seal key is (a file or a PKCS#11 token object)."""
+    if not ref.startswith(("file:", "pkcs11:")):
+        raise InvalidInput("seal_ref", "A seal reference starts with file: or pkcs11:.")
+    authority.seal_ref = ref
+    authority.seal_certificate = certificate_pem
+    session.flush()

@@ -33,6 +33,7 @@ from storage.jobs import enqueue
 
 __all__ = [
     "OpeningRequired",
+    "AlreadyDelivered",
     "RecipientNotReachable",
     "deliver",
     "open_delivery",
@@ -53,6 +54,15 @@ class RecipientNotReachable(InvalidInput):
             "recipient",
             "This recipient does not receive electronic deliveries. Please send it on paper.",
         )
+
+
+class AlreadyDelivered(InvalidInput):
+    """The delivery has been opened or deemed delivered: it can no longer be withdrawn."""
+
+    code = "already_delivered"
+
+    def __init__(self) -> None:
+        super().__init__("status", "This delivery has been delivered and cannot be withdrawn.")
 
 
 @dataclass(frozen=True)
@@ -277,7 +287,7 @@ def withdraw_delivery(
     if delivery.status == DeliveryStatus.WITHDRAWN:
         return delivery
     if delivery.status not in (DeliveryStatus.ACCEPTED, DeliveryStatus.AVAILABLE):
-        raise InvalidInput("status", "This delivery has been delivered and cannot be withdrawn.")
+        raise AlreadyDelivered()
     delivery.status = DeliveryStatus.WITHDRAWN
     delivery.withdrawn_at, delivery.withdrawn_by = utcnow(), actor.label
     session.flush()

@@ -181,3 +181,32 @@ def readable_version(session: Session, actor: Actor, version_id: uuid.UUID) -> D
         if delivery.status == DeliveryStatus.AVAILABLE:
             raise OpeningRequired(delivery.id)
     return version
+
+
+@dataclass(frozen=True)
+class ReceiptFiles:
+    """The filed receipt of a delivery: the sealed PDF and the signed JSON document."""
+
+    pdf: DocumentVersion
+    json: DocumentVersion
+
+
+def receipt_files(session: Session, delivery: Delivery) -> ReceiptFiles | None:
+    """The receipt documents once the receipt job has filed them (the caller has checked access
+    to the delivery)."""
+    from casefiles.models import Document, JournalEntry
+
+    if delivery.receipt_document_id is None:
+        return None
+    entry = session.scalars(
+        select(JournalEntry)
+        .where(JournalEntry.case_id == delivery.message.case_id)
+        .where(JournalEntry.action == "receipt.issued")
+        .where(JournalEntry.payload["delivery_id"].as_string() == str(delivery.id))
+        .order_by(JournalEntry.seq)
+    ).first()
+    if entry is None:
+        return None
+    pdf = session.get_one(Document, uuid.UUID(entry.payload["pdf_document_id"]))
+    signed = session.get_one(Document, uuid.UUID(entry.payload["json_document_id"]))
+    return ReceiptFiles(pdf=pdf.current, json=signed.current)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from mailbox.events import emit
 from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
+from mailbox.operations import DeliveryOptions, deliver
 
 from sqlalchemy.orm import Session
 
@@ -108,3 +110,39 @@ def mark_handled(session: Session, actor: Actor, message_id: uuid.UUID) -> Messa
         session.flush()
         record(session, message.case, actor, "reply.handled", {"message_id": str(message.id)})
     return message
+
+
+def answer_in_case(
+    session: Session,
+    actor: Actor,
+    case_id: uuid.UUID,
+    *,
+    recipient_id: uuid.UUID | None,
+    kind: str,
+    subject: str,
+    files: Sequence[CheckedFile],
+    body: str = "",
+    options: DeliveryOptions | None = None,
+) -> Delivery:
+    """An authority answers within one of its case files: a delivery to the case's recipient
+    (or to the party named), subject to the same rules as any delivery."""
+    actor.require_authority()
+    case = get_case(session, actor, case_id)
+    if recipient_id is None:
+        recipients = [p.party_id for p in case.parties if p.role == "recipient"]
+        if len(recipients) != 1:
+            raise InvalidInput(
+                "recipient", "This case file has several parties; name the recipient."
+            )
+        recipient_id = recipients[0]
+    options = dataclasses.replace(options or DeliveryOptions(), case_id=case.id, external_ref=None)
+    return deliver(
+        session,
+        actor,
+        recipient_id=recipient_id,
+        kind=kind,
+        subject=subject,
+        files=files,
+        body=body,
+        options=options,
+    )

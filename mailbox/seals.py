@@ -40,7 +40,15 @@ def prepare_pdf(
         )
     elif b"/ByteRange" not in data:
         return file, None  # unsigned: nothing to validate (the cheap check keeps bulk fast)
-    statuses = validate_pdf(data, [keyring_of(session).ca_certificate])
+    try:
+        statuses = validate_pdf(data, [keyring_of(session).ca_certificate])
+    except ValueError:
+        raise InvalidInput(
+            "files",
+            "The file %(name)s is damaged and cannot be read as a PDF.",
+            name=file.filename,
+        ) from None
+
     broken = [s for s in statuses if not s.intact]
     if broken:
         raise InvalidInput(

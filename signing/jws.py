@@ -10,12 +10,15 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
 from signing.keys import SealKey
+from signing.signatures import sign
+from signing.tokens import Pkcs11SealKey
 
 
 def _registry() -> JWSRegistry:
@@ -29,8 +32,10 @@ def canonical_json(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign_json(key: SealKey, payload: dict[str, Any]) -> str:
+def sign_json(key: SealKey | Pkcs11SealKey, payload: dict[str, Any]) -> str:
     """A compact JWS over the canonical JSON of `payload`."""
+    if isinstance(key, Pkcs11SealKey):
+        return _sign_json_in_token(key, payload)
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -47,6 +52,24 @@ def sign_json(key: SealKey, payload: dict[str, Any]) -> str:
     return jws.serialize_compact(
         header, canonical_json(payload), ECKey.import_key(pem), registry=_registry()
     )
+
+
+def _sign_json_in_token(key: Pkcs11SealKey, payload: dict[str, Any]) -> str:
+    # The key cannot leave the token, so the JWS is put together here (RFC 7515 §5.1) around
+    # the token's ECDSA signature; verify_json checks it like any other.
+    header = {"alg": "ES256", "kid": key.key_id, "x5c": _x5c(key)}
+    signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(canonical_json(payload))}"
+    r, s = decode_dss_signature(sign(key, signing_input.encode("ascii")))
+    return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def _x5c(key: SealKey | Pkcs11SealKey) -> list[str]:
+    chain = [key.certificate, *key.chain]
+    return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def verify_json(token: str, trust_roots: Sequence[x509.Certificate]) -> dict[str, Any]:

@@ -101,15 +101,22 @@ def seal_pdf(
         md_algorithm=_DIGEST,
         subfilter=SigSeedSubFilter.PADES,
     )
+    writer = _writer(pdf)  # garbage fails here, before a token is even opened
     if isinstance(key, Pkcs11SealKey):
-        _writer(pdf)  # garbage fails here, before the token is even opened
-        # A fresh writer per try: a stale token session makes with_pdf_signer try again.
-        return with_pdf_signer(key, lambda signer: _seal_with(pdf, metadata, signer))
-    return _seal_with(pdf, metadata, _SealSigner(key))
+        unused = [writer]
+
+        def seal_with_token(signer: Signer) -> bytes:
+            # A writer is spent by one try; a stale token session makes with_pdf_signer try
+            # again, and that try needs a fresh one.
+            return _seal_with(unused.pop() if unused else _writer(pdf), metadata, signer)
+
+        return with_pdf_signer(key, seal_with_token)
+    return _seal_with(writer, metadata, _SealSigner(key))
 
 
-def _seal_with(pdf: bytes, metadata: PdfSignatureMetadata, signer: Signer) -> bytes:
-    writer = _writer(pdf)
+def _seal_with(
+    writer: IncrementalPdfFileWriter, metadata: PdfSignatureMetadata, signer: Signer
+) -> bytes:
     try:
         # asyncio.run: callers are plain sync code (views, jobs, the CLI), with no loop running.
         return asyncio.run(_sign(writer, metadata, signer, _TIMESTAMPER))

@@ -14,6 +14,11 @@ PDF; sessions of threads that ended are closed when the next thread opens one, t
 interpreter exit. A child process after fork() starts afresh (it must not use the parent's
 handles) and re-initialises the module.
 
+Calls into the module are serialised by one lock of the process. python-pkcs11 initialises a
+module without locking arguments, which tells it the application never calls it from two threads
+at once; SoftHSM2 then switches its own mutexes off. A signature in the token takes ~0.1 ms,
+the PDF work around it ~15 ms, so the lock costs nothing that matters.
+
 Because a token is logged in only once, a PIN other than the one this process logged in with
 is refused (TokenLoginError), even though it is never sent to the token: a wrong PIN must not
 ride on someone else's login. No message here ever contains a PIN.
@@ -100,7 +105,9 @@ def sign_with_token(key: Pkcs11SealKey, data: bytes) -> bytes:
 
         # Plain ECDSA over our own digest: not every token offers ECDSA_SHA256 (SoftHSM2 here
         # does not), every EC token offers ECDSA.
-        raw = state.private_key(key.key_label).sign(digest, mechanism=Mechanism.ECDSA)
+        handle = state.private_key(key.key_label)
+        with _state.lock:
+            raw = handle.sign(digest, mechanism=Mechanism.ECDSA)
         half = len(raw) // 2  # PKCS#11 gives r || s; verifiers expect DER SEQUENCE {r, s}
         return encode_dss_signature(
             int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
@@ -141,11 +148,13 @@ def read_token_certificate(
     def action(state: _ThreadSession) -> x509.Certificate:
         from pkcs11 import Attribute, ObjectClass
 
-        found = list(
-            state.session.get_objects(
-                {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label}
+        with _state.lock:
+            found = list(
+                state.session.get_objects(
+                    {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label}
+                )
             )
-        )
+            value = bytes(found[0][Attribute.VALUE]) if len(found) == 1 else b""
         if not found:
             raise LookupError(
                 f"no certificate labelled {label!r} in token {token_label!r}: store it in the "
@@ -153,7 +162,7 @@ def read_token_certificate(
             )
         if len(found) > 1:
             raise LookupError(f"{len(found)} certificates labelled {label!r} in {token_label!r}")
-        return x509.load_der_x509_certificate(bytes(found[0][Attribute.VALUE]))
+        return x509.load_der_x509_certificate(value)
 
     probe = _Reference(module_path, token_label, pin)
     return _with_session(probe, action)
@@ -161,26 +170,31 @@ def read_token_certificate(
 
 @contextmanager
 def read_write_session(module_path: str, token_label: str, pin: str) -> Iterator[Session]:
-    """A short-lived read/write session (to create objects), using the process's login."""
+    """A short-lived read/write session (to create objects), using the process's login.
+
+    The module lock is held throughout: use it for a few calls, not for long work.
+    """
     _thread_session(_Reference(module_path, token_label, pin))  # log in, or check the PIN
     with _state.lock:
         session = _lib(module_path).get_token(token_label=token_label).open(rw=True)
-    try:
-        yield session
-    finally:
-        _close_quietly(session)
+        try:
+            yield session
+        finally:
+            _close_quietly(session)
 
 
 def public_point(session: Session, label: str) -> bytes | None:
     """The uncompressed EC point of the public key object `label`, or None if there is none."""
     from pkcs11 import Attribute, ObjectClass
 
-    found = list(
-        session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: label})
-    )
-    if len(found) != 1:
-        return None
-    return unwrap_ec_point(bytes(found[0][Attribute.EC_POINT]))
+    with _state.lock:
+        found = list(
+            session.get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.LABEL: label})
+        )
+        if len(found) != 1:
+            return None
+        value = bytes(found[0][Attribute.EC_POINT])
+    return unwrap_ec_point(value)
 
 
 def unwrap_ec_point(value: bytes) -> bytes:
@@ -196,12 +210,13 @@ def close_token_sessions() -> None:
     Not for use while other threads are signing: their sessions close under them.
     """
     global _state
-    with _state.lock:
-        old, _state = _state, _State()
-    for thread_state in old.threads:
-        _close_quietly(thread_state.session)
-    for login in old.logins.values():
-        _close_quietly(login.session)
+    old = _state
+    with old.lock:
+        _state = _State()
+        for thread_state in old.threads:
+            _close_quietly(thread_state.session)
+        for login in old.logins.values():
+            _close_quietly(login.session)
 
 
 def module_from_env() -> str:
@@ -254,11 +269,12 @@ class _ThreadSession:
         if label not in self._keys:
             from pkcs11 import Attribute, ObjectClass
 
-            found = list(
-                self.session.get_objects(
-                    {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
+            with _state.lock:
+                found = list(
+                    self.session.get_objects(
+                        {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
+                    )
                 )
-            )
             if not found:
                 raise LookupError(
                     f"no private key labelled {label!r} in token {self.token_label!r}"
@@ -316,7 +332,7 @@ def _signer_class() -> type[PKCS11Signer]:
 
         class _KnownKeySigner(PKCS11Signer):
             def __init__(self, session: Session, key_handle: Any, **kwargs: Any) -> None:
-                self._known_key_handle = key_handle
+                self._known_key_handle = _SerialisedKey(key_handle)
                 super().__init__(session, **kwargs)
 
             def _pull_signing_key_handle(self) -> Any:
@@ -326,9 +342,21 @@ def _signer_class() -> type[PKCS11Signer]:
     return _SIGNER_CLASS
 
 
+class _SerialisedKey:
+    """A private key handle whose sign() takes the module lock (pyHanko calls it in a worker)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def sign(self, data: bytes, **kwargs: Any) -> bytes:
+        with _state.lock:
+            return bytes(self._handle.sign(data, **kwargs))
+
+
 class _State:
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        # Guards the session tables and serialises every call into the modules (see the top).
+        self.lock = threading.RLock()
         self.logins: dict[tuple[str, str], _Login] = {}
         self.threads: list[_ThreadSession] = []
         self.local = threading.local()
@@ -367,7 +395,8 @@ def _thread_session(reference: _Reference | Pkcs11SealKey) -> _ThreadSession:
         return current
     with state.lock:
         if current is not None:  # made under a login that has since been replaced
-            state.threads.remove(current)
+            if current in state.threads:
+                state.threads.remove(current)
             _close_quietly(current.session)
         login = state.logins.get(key)
         if login is None:

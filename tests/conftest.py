@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from reportlab.pdfgen import canvas
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.test import EnvironBuilder
 
@@ -118,14 +119,38 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     if "runtime" not in request.fixturenames:
         return
     rt: Runtime = request.getfixturevalue("runtime")
+    _wait_for_idle_worker(rt)
     tables = list(reversed(Base.metadata.sorted_tables))
-    with rt.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(t.name for t in tables)  # our own table names, not input
-            conn.execute(text(f"TRUNCATE {names} CASCADE"))  # noqa: S608
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+    for attempt in range(5):
+        try:
+            with rt.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    names = ", ".join(t.name for t in tables)  # our own table names
+                    conn.execute(text(f"TRUNCATE {names} CASCADE"))  # noqa: S608
+                else:
+                    for table in tables:
+                        conn.execute(table.delete())
+            break
+        except OperationalError:
+            # A worker job that started late can still deadlock with TRUNCATE; try again.
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
+    store = rt.objects.store
+    for key in list(store.iter_keys()):
+        store.delete(key)
+
+
+def _wait_for_idle_worker(rt: Runtime, timeout: float = 20.0) -> None:
+    """Let the worker finish what the test enqueued, so cleaning does not race its jobs."""
+    if rt.queue is None:
+        return
+    from rq.registry import StartedJobRegistry
+
+    started = StartedJobRegistry(queue=rt.queue)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (rt.queue.count or started.count):
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -144,8 +169,19 @@ def db_session(runtime: Runtime) -> Iterator[Session]:
     connection.close()
 
 
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One SoftHSM2 token for the whole session (SoftHSM2 reads its config once a process)."""
+    from tests.support.softhsm import SoftHsmToken, softhsm_token
+
+    label, pin = "portal", "1234"
+    module_path, conf_path = softhsm_token(tmp_path_factory.mktemp("softhsm"), label, pin)
+    return SoftHsmToken(module_path, conf_path, label, pin)
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+
     return app.test_client()
 
 

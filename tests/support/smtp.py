@@ -105,7 +105,7 @@ def start_smtp_server(port: int = 0, credentials: tuple[str, str] | None = None)
                 )
                 == credentials
             )
-            return AuthResult(success=ok, auth_data=data.login if ok else None)
+            return AuthResult(success=ok, handled=False, auth_data=data.login if ok else None)
 
         kwargs.update(authenticator=authenticator, auth_require_tls=False)
     server = SmtpServer(url="", port=0)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -99,7 +100,7 @@ def _module_loaded(module_path: str) -> bool:
     return pkcs11 is not None and module_path in getattr(pkcs11, "_loaded", {})
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if REQUIRE:
         pytest.fail(f"required service unavailable: {reason}", pytrace=False)
     pytest.skip(f"SOFTHSM2 UNAVAILABLE, PKCS#11 TESTS SKIPPED: {reason}")

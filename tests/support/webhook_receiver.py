@@ -64,11 +64,10 @@ def start_webhook_receiver(path: str = "/hooks/portal") -> WebhookReceiver:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             status = receiver._record("POST", self.path, dict(self.headers.items()), body)
+            self.send_response(status)
             if 300 <= status < 400:
-                self.send_response(status)
+                # Somewhere else on purpose: a sender must not follow it with the signed event.
                 self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-            else:
-                self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

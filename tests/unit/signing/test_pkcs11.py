@@ -415,3 +415,15 @@ def test_seal_time_with_the_token_key(token_key: Pkcs11SealKey, pdf: bytes) -> N
 def _my_session(key: Pkcs11SealKey) -> tokens._ThreadSession:
     sessions = tokens._state.local.__dict__["sessions"]
     return sessions[(key.module_path, key.token_label)]
+
+
+def test_signed_json_receipt_with_the_token_key(token_key: Pkcs11SealKey, keyring: Keyring) -> None:
+    from signing.jws import sign_json, verify_json
+
+    payload = {"receipt": {"opened_by": "756.1234.5678.97"}, "entry_hash": "ab" * 32}
+    token = sign_json(token_key, payload)
+    assert verify_json(token, [keyring.ca_certificate]) == payload
+    header, body, signature = token.split(".")
+    forged = f"{header}.{body[:-2]}AA.{signature}"
+    with pytest.raises(ValueError, match="not a valid signed receipt"):
+        verify_json(forged, [keyring.ca_certificate])

@@ -1,0 +1,112 @@
+"""Case files of the client's authority: finding them, their event log, their messages, and
+answering within them; document downloads."""
+
+from __future__ import annotations
+
+import uuid
+from mailbox.queries import case_messages
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response, request, stream_with_context
+from werkzeug.wrappers import Response as BaseResponse
+
+from app.api import bp
+from app.api.auth import current_actor
+from app.api.idempotency import Answer, respond
+from app.api.intake import checked_input, read_multipart, submit
+from app.api.metadata import CASE_MESSAGE_MEMBERS
+from app.api.problems import ValidationFailed
+from app.api.representations import (
+    case_detail,
+    case_json,
+    delivery_summary,
+    event_json,
+    message_json,
+)
+from app.web import db
+from casefiles.journal import entries
+from casefiles.models import CaseFile
+from casefiles.operations import get_case, get_document, list_cases, visible_cases
+from storage.blobs import read_blob
+
+LIST_LIMIT = 100
+
+
+@bp.get("/cases", endpoint="list_cases")
+def list_cases_view() -> dict[str, Any]:
+    session, actor = db(), current_actor()
+    unknown = sorted(set(request.args) - {"external_ref"})
+    if unknown:
+        raise ValidationFailed([(name, "is not a known query parameter") for name in unknown])
+    ref = request.args.get("external_ref")
+    if ref is None:
+        cases = list_cases(session, actor, limit=LIST_LIMIT)
+    else:
+        stmt = visible_cases(actor).where(CaseFile.external_ref == ref.strip())
+        cases = list(session.scalars(stmt))
+    return {"cases": [case_json(c) for c in cases]}
+
+
+@bp.get("/cases/<uuid:case_id>", endpoint="get_case_view")
+def get_case_view(case_id: uuid.UUID) -> dict[str, Any]:
+    return case_detail(get_case(db(), current_actor(), case_id))
+
+
+@bp.get("/cases/<uuid:case_id>/events", endpoint="case_events")
+def case_events(case_id: uuid.UUID) -> dict[str, Any]:
+    """The case file's journal as an event log; `after=<seq>` gives only what is new."""
+    session = db()
+    case = get_case(session, current_actor(), case_id)
+    after = request.args.get("after", "0")
+    if not after.isdigit():
+        raise ValidationFailed([("after", "must be a sequence number (0 or more)")])
+    events = [event_json(e) for e in entries(session, case) if e.seq > int(after)]
+    return {
+        "case_id": str(case.id),
+        "case_reference": case.reference,
+        "head_hash": case.head_hash,
+        "events": events,
+    }
+
+
+@bp.get("/cases/<uuid:case_id>/messages", endpoint="case_messages_view")
+def case_messages_view(case_id: uuid.UUID) -> dict[str, Any]:
+    messages = case_messages(db(), current_actor(), case_id)
+    return {"case_id": str(case_id), "messages": [message_json(m) for m in messages]}
+
+
+@bp.post("/cases/<uuid:case_id>/messages", endpoint="answer")
+def answer(case_id: uuid.UUID) -> BaseResponse:
+    """The authority answers within the case: a delivery to the case's recipient."""
+    submission = read_multipart()
+
+    def work() -> Answer:
+        uploads = [(f.filename or "", f.stream) for f in submission.files]
+        with checked_input(
+            submission.metadata,
+            uploads,
+            allowed=CASE_MESSAGE_MEMBERS,
+            recipient_required=False,
+        ) as (meta, files):
+            delivery = submit(db(), current_actor(), meta, files, case_id=case_id)
+        body = delivery_summary(delivery)
+        return Answer(body, 201, {"Location": body["links"]["self"]})
+
+    return respond(submission.digest, work)
+
+
+@bp.get("/documents/<uuid:document_id>", endpoint="download")
+def download(document_id: uuid.UUID) -> BaseResponse:
+    session = db()
+    version = get_document(session, current_actor(), document_id).current
+    response = Response(
+        stream_with_context(read_blob(session, version.blob)), mimetype=version.media_type
+    )
+    ascii_name = version.filename.encode("ascii", "replace").decode().replace('"', "")
+    response.headers["Content-Length"] = str(version.blob.size)
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(version.filename)}"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

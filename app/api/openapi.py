@@ -1,0 +1,296 @@
+"""The API's description, OpenAPI 3.1, written by hand next to the code it describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.api import bp
+from app.api.schemas import SCHEMAS, ref
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
+
+
+def _id(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "format": "uuid"},
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"$ref": f"#/components/responses/Problem{s}"} for s in statuses}
+
+
+def _upload(schema: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": ref(schema),
+                "encoding": {
+                    "metadata": {"contentType": JSON},
+                    "files": {"contentType": "application/pdf"},
+                },
+            }
+        },
+    }
+
+
+_CREATED = {
+    "description": "Delivered into the recipient's mailbox",
+    "headers": {
+        "Location": {"schema": {"type": "string"}},
+        "Idempotent-Replayed": {"$ref": "#/components/headers/IdempotentReplayed"},
+    },
+    "content": {JSON: {"schema": ref("DeliveryCreated")}},
+}
+
+PATHS: dict[str, Any] = {
+    "/deliveries": {
+        "post": {
+            "operationId": "createDelivery",
+            "summary": "Deliver a letter or decision into a resident's or company's mailbox",
+            "description": "Refused with 422 and code `recipient_not_reachable` when the "
+            "recipient has no account or has not consented to electronic delivery: send it on "
+            "paper. Nothing is stored for a refused delivery.",
+            "parameters": [IDEMPOTENCY],
+            "requestBody": _upload("DeliveryUpload"),
+            "responses": {"201": _CREATED, **_problems(401, 409, 413, 415, 422)},
+        }
+    },
+    "/deliveries/batch": {
+        "post": {
+            "operationId": "createDeliveries",
+            "summary": "Many deliveries in one request, documents inline, a result per item",
+            "description": "Each item succeeds or fails on its own (status 201 or a problem); "
+            "an item's `idempotency_key` makes it safe to send again.",
+            "parameters": [IDEMPOTENCY],
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref("BatchRequest")}}},
+            "responses": {
+                "200": _json(ref("BatchResponse"), "One result per item, in order"),
+                **_problems(400, 401, 409, 413, 415, 422),
+            },
+        }
+    },
+    "/deliveries/{delivery_id}": {
+        "get": {
+            "operationId": "getDelivery",
+            "summary": "A delivery's status, times, recipient and documents",
+            "parameters": [_id("delivery_id")],
+            "responses": {"200": _json(ref("Delivery"), "The delivery"), **_problems(401, 404)},
+        }
+    },
+    "/deliveries/{delivery_id}/receipt": {
+        "get": {
+            "operationId": "getReceipt",
+            "summary": "The sealed receipt: signed JSON, or the PAdES-sealed PDF",
+            "description": "404 (`receipt_not_available`) until the delivery is opened or deemed "
+            "delivered; 409 (`receipt_pending`, with Retry-After) while it is being issued.",
+            "parameters": [_id("delivery_id")],
+            "responses": {
+                "200": {
+                    "description": "The receipt",
+                    "content": {
+                        JSON: {"schema": ref("Receipt")},
+                        "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                    },
+                },
+                **_problems(401, 404, 406, 409),
+            },
+        }
+    },
+    "/deliveries/{delivery_id}/withdraw": {
+        "post": {
+            "operationId": "withdrawDelivery",
+            "summary": "Recall a delivery that has not been opened or deemed delivered",
+            "parameters": [_id("delivery_id"), IDEMPOTENCY],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    JSON: {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"reason": {"type": "string", "maxLength": 500}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(ref("Delivery"), "Withdrawn"),
+                **_problems(400, 401, 404, 409, 415, 422),
+            },
+        }
+    },
+    "/cases": {
+        "get": {
+            "operationId": "listCases",
+            "summary": "Your authority's case files, or the one with your external reference",
+            "parameters": [{"name": "external_ref", "in": "query", "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {"cases": {"type": "array", "items": ref("Case")}},
+                    },
+                    "Case files, newest first",
+                ),
+                **_problems(401, 422),
+            },
+        }
+    },
+    "/cases/{case_id}": {
+        "get": {
+            "operationId": "getCase",
+            "summary": "A case file with its parties",
+            "parameters": [_id("case_id")],
+            "responses": {"200": _json(ref("Case"), "The case file"), **_problems(401, 404)},
+        }
+    },
+    "/cases/{case_id}/events": {
+        "get": {
+            "operationId": "getCaseEvents",
+            "summary": "The case file's journal as an event log (like parcel tracking)",
+            "parameters": [
+                _id("case_id"),
+                {
+                    "name": "after",
+                    "in": "query",
+                    "description": "Only events with a greater seq",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "case_id": {"type": "string"},
+                            "case_reference": {"type": "string"},
+                            "head_hash": {"type": ["string", "null"]},
+                            "events": {"type": "array", "items": ref("Event")},
+                        },
+                    },
+                    "Events in order",
+                ),
+                **_problems(401, 404, 422),
+            },
+        }
+    },
+    "/cases/{case_id}/messages": {
+        "get": {
+            "operationId": "getCaseMessages",
+            "summary": "Messages of the case file, both directions, oldest first",
+            "parameters": [_id("case_id")],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "case_id": {"type": "string"},
+                            "messages": {"type": "array", "items": ref("Message")},
+                        },
+                    },
+                    "Messages",
+                ),
+                **_problems(401, 404),
+            },
+        },
+        "post": {
+            "operationId": "answerInCase",
+            "summary": "Answer within the case file: a delivery to its recipient",
+            "parameters": [_id("case_id"), IDEMPOTENCY],
+            "requestBody": _upload("CaseMessageUpload"),
+            "responses": {"201": _CREATED, **_problems(401, 404, 409, 413, 415, 422)},
+        },
+    },
+    "/documents/{document_id}": {
+        "get": {
+            "operationId": "downloadDocument",
+            "summary": "Download a document of one of your case files",
+            "parameters": [_id("document_id")],
+            "responses": {
+                "200": {
+                    "description": "The document's current version",
+                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **_problems(401, 404),
+            },
+        }
+    },
+}
+
+_PROBLEM_TEXTS = {
+    400: "Malformed request (the body is not JSON)",
+    401: "No API key, or an unknown or revoked one (see WWW-Authenticate)",
+    404: "No such resource, or one of another authority",
+    406: "The media type asked for in Accept is not offered",
+    409: "Conflict; the problem's code says which (already_delivered, receipt_pending, "
+    "request_in_progress)",
+    413: "The request is too large",
+    415: "Wrong request media type",
+    422: "Invalid input; `errors` names the members at fault",
+}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Einwohnerportal Luzern: API for specialist applications",
+        "version": "1.0.0",
+        "description": "Deliver letters and decisions into residents' secure mailboxes and "
+        "follow their legal delivery. Every request acts for one authority (the API key's); "
+        "what belongs to another authority answers 404. Errors are RFC 9457 problems.",
+        "license": {"name": "EUPL-1.2", "identifier": "EUPL-1.2"},
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearer": []}],
+    "paths": PATHS,
+    "components": {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key of your specialist application (lu_…), created "
+                "with `portal api-keys create --authority ID`.",
+            }
+        },
+        "parameters": {
+            "IdempotencyKey": {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Send the same request again with the same key to get the first "
+                "answer again (with Idempotent-Replayed: true) instead of a second delivery. "
+                "The same key with a different request answers 422 idempotency_key_reused.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            }
+        },
+        "headers": {
+            "IdempotentReplayed": {
+                "description": "true when this is the stored answer to an earlier request",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+        "responses": {
+            f"Problem{status}": {
+                "description": text,
+                "content": {PROBLEM: {"schema": ref("Problem")}},
+            }
+            for status, text in _PROBLEM_TEXTS.items()
+        },
+        "schemas": SCHEMAS,
+    },
+}
+
+
+@bp.get("/openapi.json", endpoint="openapi")
+def openapi() -> dict[str, Any]:
+    return SPEC

@@ -1,0 +1,139 @@
+"""Mass mailings through the batch endpoint: a result per item, bad items leave no trace."""
+
+from __future__ import annotations
+
+import io
+from mailbox.models import Delivery
+
+import pytest
+from sqlalchemy import select
+
+from app.api.batch import item_savepoint
+from casefiles.models import CaseFile
+from storage.blobs import Blob, store_blob
+from tests.api.support import assert_problem, b64, counts, error_fields, letter
+from tests.conftest import make_pdf
+
+
+def item(demo, n: int, who: str = "resident", **meta) -> dict:
+    return {
+        "ref": f"letter-{n}",
+        "metadata": {**letter(demo, who=who, subject=f"Mitteilung {n}"), **meta},
+        "files": [{"filename": f"brief-{n}.pdf", "content_base64": b64(make_pdf(f"Brief {n}"))}],
+    }
+
+
+def test_batch_of_twenty_with_two_bad_items(api, demo, runtime):
+    before = counts(runtime)
+    items = [item(demo, n, who="resident" if n % 2 else "other_resident") for n in range(20)]
+    items[5] = item(demo, 5, who="chiara.rossi@example.ch")  # no consent: paper
+    items[12]["files"][0]["content_base64"] = b64(b"not a pdf at all, sorry")
+    response = api.post_json("/deliveries/batch", {"items": items})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    results = response.get_json()["results"]
+    assert [r["ref"] for r in results] == [f"letter-{n}" for n in range(20)]
+    assert [r["status"] for r in results].count(201) == 18
+    assert results[5]["status"] == 422
+    assert results[5]["problem"]["code"] == "recipient_not_reachable"
+    assert results[12]["status"] == 422
+    assert error_fields(results[12]["problem"]) == {"files[0]"}
+
+    after = counts(runtime)
+    assert after["Delivery"] - before["Delivery"] == 18
+    assert after["CaseFile"] - before["CaseFile"] == 18
+    assert after["Blob"] - before["Blob"] == 18
+    assert after["objects"] - before["objects"] == 18
+    with runtime.sessions() as session:
+        stored = {str(i) for i in session.scalars(select(Delivery.id))}
+    assert stored == {r["delivery_id"] for r in results if r["status"] == 201}
+    status = api.get(f"/deliveries/{results[0]['delivery_id']}").get_json()
+    assert status["subject"] == "Mitteilung 0" and status["status"] == "available"
+
+
+def test_batch_items_are_idempotent_one_by_one(api, demo, runtime):
+    first = item(demo, 1, external_ref="SERIE-1") | {"idempotency_key": "serie-1-anna"}
+    second = item(demo, 2) | {"idempotency_key": "serie-1-beat"}
+    response = api.post_json("/deliveries/batch", {"items": [first, second]})
+    created = response.get_json()["results"]
+    assert [r["status"] for r in created] == [201, 201]
+
+    changed = second | {"metadata": {**second["metadata"], "subject": "Anders"}}
+    third = item(demo, 3)
+    retry = api.post_json("/deliveries/batch", {"items": [first, changed, third, first]})
+    results = retry.get_json()["results"]
+    assert results[0]["status"] == 201 and results[0]["replayed"] is True
+    assert results[0]["delivery_id"] == created[0]["delivery_id"]
+    assert results[1]["status"] == 422
+    assert results[1]["problem"]["code"] == "idempotency_key_reused"
+    assert results[2]["status"] == 201 and "replayed" not in results[2]
+    assert results[3]["replayed"] is True
+    assert counts(runtime)["Delivery"] == 3
+
+
+def test_the_whole_batch_can_be_replayed(api, demo, runtime):
+    body = {"items": [item(demo, 1), item(demo, 2)]}
+    headers = {"Idempotency-Key": "batch-2026-11-28"}
+    first = api.post_json("/deliveries/batch", body, headers=headers)
+    again = api.post_json("/deliveries/batch", body, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json()
+    assert counts(runtime)["Delivery"] == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ([], {"body"}),
+        ({"items": []}, {"items"}),
+        ({"items": [{}] * 1001}, {"items"}),
+        ({"items": "all"}, {"items"}),
+        ({"items": [{}], "mode": "fast"}, {"mode"}),
+    ],
+)
+def test_malformed_batch_is_refused_as_a_whole(api, body, fields):
+    assert error_fields(assert_problem(api.post_json("/deliveries/batch", body), 422)) == fields
+
+
+def test_malformed_items_are_reported_per_item(api, demo):
+    good = item(demo, 0)
+    bad = [
+        ("x", {"item"}),
+        ({**good, "ref": ""}, {"ref"}),
+        ({**good, "extra": 1}, {"extra"}),
+        ({**good, "files": []}, {"files"}),
+        ({**good, "files": [{"filename": "a.pdf"}]}, {"files[0]"}),
+        ({**good, "files": [{"filename": "a.pdf", "content_base64": "%%%"}]}, {"files[0]"}),
+        ({**good, "idempotency_key": ""}, {"idempotency_key"}),
+        ({**good, "metadata": {**good["metadata"], "colour": "red"}}, {"colour"}),
+    ]
+    response = api.post_json("/deliveries/batch", {"items": [b for b, _ in bad] + [good]})
+    results = response.get_json()["results"]
+    for result, (_, fields) in zip(results, bad, strict=False):
+        assert result["status"] == 422
+        assert error_fields(result["problem"]) == fields or {
+            f.split(".")[0] for f in error_fields(result["problem"])
+        } == fields, result
+    assert results[-1]["status"] == 201
+
+
+def test_a_failed_item_removes_what_it_stored(app, runtime):
+    """The savepoint drops the objects and queued jobs of a failed item, keeps the others'."""
+    from storage.db import Transaction
+
+    tx = Transaction(runtime.sessions)
+    session = tx.session
+    with item_savepoint(session):
+        kept = store_blob(session, io.BytesIO(b"kept"))
+    with pytest.raises(RuntimeError), item_savepoint(session):
+        lost = store_blob(session, io.BytesIO(b"lost"))
+        session.info["pending_jobs"].append("a job of the failed item")
+        raise RuntimeError("the item fails after storing")
+    assert session.info["stored_keys"] == [kept.key]
+    assert session.info["pending_jobs"] == []
+    assert session.scalars(select(Blob.key)).all() == [kept.key]
+    keys = set(runtime.objects.store.iter_keys())
+    assert kept.key in keys and lost.key not in keys
+    tx.rollback()
+    assert kept.key not in set(runtime.objects.store.iter_keys())
+    with runtime.sessions() as check:
+        assert check.scalars(select(CaseFile)).all() == []
