@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
 import uuid
 
 import click
@@ -11,6 +13,7 @@ import click
 import app as _app  # noqa: F401  (puts the project root first on sys.path; see app/__init__.py)
 from app.config import Config
 from app.runtime import Runtime, set_current
+from storage.jobs import Job
 
 
 def _runtime() -> Runtime:
@@ -68,7 +71,23 @@ def serve(host: str, port: int) -> None:
 
     from app.factory import create_app
 
-    run_simple(host, port, create_app(), threaded=True, use_reloader=False)
+    app = create_app()
+    runtime = app.extensions["portal"]
+    if runtime.queue is None:
+        _sweep_in_background(runtime, int(os.environ.get("PORTAL_SWEEP_INTERVAL", "300")))
+    run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _sweep_in_background(runtime: Runtime, interval: int) -> None:
+    """Embedded mode has no rq scheduler: sweep from a daemon thread of the server instead."""
+    import threading
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            runtime.run_job_safely(Job("mailbox.jobs.sweep", ()))
+
+    threading.Thread(target=loop, name="sweep", daemon=True).start()
 
 
 @cli.command(help="Run background jobs from Redis (needs PORTAL_REDIS_URL).")
@@ -87,6 +106,37 @@ def worker(burst: bool) -> None:
     SimpleWorker([runtime.queue], connection=runtime.redis).work(
         burst=burst, with_scheduler=True, logging_level="WARNING"
     )
+
+
+@cli.command(help="Enqueue the periodic jobs (sweep, recovery) on Redis; run exactly one.")
+@click.option(
+    "--interval",
+    default=300,
+    show_default=True,
+    envvar="PORTAL_SWEEP_INTERVAL",
+    type=int,
+    help="Seconds between sweeps.",
+)
+def scheduler(interval: int) -> None:
+    from rq.cron import CronScheduler
+
+    from app.runtime import perform
+
+    runtime = _runtime()
+    if runtime.queue is None:
+        raise click.UsageError("PORTAL_REDIS_URL is not set; `portal serve` sweeps in-process.")
+    cron = CronScheduler(connection=runtime.redis, logging_level="WARNING")
+    cron.register(
+        perform, runtime.queue.name, args=("mailbox.jobs.sweep",), interval=interval, name="sweep"
+    )
+    cron.register(
+        perform,
+        runtime.queue.name,
+        args=("app.jobs.recover",),
+        interval=max(interval, 600),
+        name="recover",
+    )
+    cron.start()
 
 
 @cli.command(help="Verify case files (all, or the given ids): digests, hash chain, signatures.")

@@ -8,9 +8,10 @@ import uuid
 
 import pytest
 
-from directory.api_clients import revoke_api_key
-from directory.models import ApiKey
-from tests.api.support import API, assert_problem, counts, error_fields, letter
+from directory.api_clients import create_api_client, create_api_key, revoke_api_key
+from directory.models import ApiKey, AuthorityLevel
+from directory.operations import register_authority
+from tests.api.support import API, Api, assert_problem, counts, error_fields, letter
 from tests.conftest import make_pdf
 
 
@@ -42,7 +43,6 @@ from tests.conftest import make_pdf
         ),
         pytest.param({"case_id": str(uuid.uuid4())}, None, {"case_id"}, id="foreign-case"),
         pytest.param({"appeal_period_days": 0}, None, {"appeal_period_days"}, id="period"),
-        pytest.param({"seal": True}, None, {"seal"}, id="no-seal"),
         pytest.param({"subject": "   "}, None, {"subject"}, id="blank-subject"),
         pytest.param({}, [("brief.pdf", b"Hello, I am text\n" * 20)], {"files[0]"}, id="text"),
         pytest.param({}, [("brief.pdf", b"")], {"files[0]"}, id="empty"),
@@ -53,7 +53,9 @@ from tests.conftest import make_pdf
         pytest.param({"kind": None}, [], {"kind", "files"}, id="all-at-once"),
     ],
 )
-def test_bad_delivery_is_refused_with_the_members_named(api, demo, runtime, metadata, files, fields):
+def test_bad_delivery_is_refused_with_the_members_named(
+    api, demo, runtime, metadata, files, fields
+):
     before = counts(runtime)
     if isinstance(metadata, dict):
         metadata = {**letter(demo), **metadata}
@@ -158,3 +160,23 @@ def test_another_authority_sees_nothing(app, api, other_api, demo):
 def test_errors_are_problems_not_html(api, method, path, status):
     response = getattr(api.client, method)(f"{API}{path}", headers=api.headers())
     assert_problem(response, status)
+
+
+def test_seal_needs_an_authority_seal(app, api, demo, runtime):
+    sealed = api.deliver(letter(demo, seal=True))
+    assert sealed.status_code == 201, sealed.get_data(as_text=True)
+    detail = api.get(f"/deliveries/{sealed.get_json()['delivery_id']}").get_json()
+    [signature] = detail["documents"][0]["signatures"]
+    assert signature["intact"] and signature["trusted"]
+    assert "Stadt Luzern" in signature["signer"]
+
+    with runtime.transaction() as session:
+        authority = register_authority(
+            session, slug="zivilstandsamt", name="Zivilstandsamt", level=AuthorityLevel.CANTON
+        )
+        _key, token = create_api_key(session, create_api_client(session, authority, "Infostar"))
+    unsealed = Api(app.test_client(), token)
+    before = counts(runtime)
+    problem = assert_problem(unsealed.deliver(letter(demo, seal=True)), 422)
+    assert error_fields(problem) == {"seal"}
+    assert counts(runtime) == before

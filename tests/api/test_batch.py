@@ -110,9 +110,10 @@ def test_malformed_items_are_reported_per_item(api, demo):
     results = response.get_json()["results"]
     for result, (_, fields) in zip(results, bad, strict=False):
         assert result["status"] == 422
-        assert error_fields(result["problem"]) == fields or {
-            f.split(".")[0] for f in error_fields(result["problem"])
-        } == fields, result
+        assert (
+            error_fields(result["problem"]) == fields
+            or {f.split(".")[0] for f in error_fields(result["problem"])} == fields
+        ), result
     assert results[-1]["status"] == 201
 
 

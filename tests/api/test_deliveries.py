@@ -19,9 +19,7 @@ from tests.conftest import csrf_token, login, make_pdf, wait_for
 
 def test_deliver_follow_open_and_fetch_the_sealed_receipt(app, api, demo, runtime):
     document = make_pdf("Verfügung Baubewilligung")
-    created = api.deliver(
-        letter(demo, appeal_period_days=30), files=[("verfuegung.pdf", document)]
-    )
+    created = api.deliver(letter(demo, appeal_period_days=30), files=[("verfuegung.pdf", document)])
     assert created.status_code == 201, created.get_data(as_text=True)
     body = created.get_json()
     assert body["status"] == "available"

@@ -22,9 +22,7 @@ def test_openapi_document_validates_and_needs_no_key(app):
 
 def test_every_route_is_described(app):
     spec = app.test_client().get(f"{API}/openapi.json").get_json()
-    described = {
-        (path, method.upper()) for path, item in spec["paths"].items() for method in item
-    }
+    described = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
     routed = {
         (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix(API)), method)
         for rule in app.url_map.iter_rules()
