@@ -21,7 +21,7 @@ $(BIN)/portal: pyproject.toml
 	@touch $@
 
 translations: $(BIN)/portal ## Compile the UI's message catalogues
-	@$(BIN)/pybabel compile -q -d app/translations
+	@$(BIN)/pybabel compile -d app/translations >/dev/null 2>&1 || $(BIN)/pybabel compile -d app/translations
 
 run: $(BIN)/portal translations ## Create the demo portal (embedded defaults) and serve it on PORT
 	$(BIN)/portal demo
