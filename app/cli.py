@@ -252,8 +252,8 @@ def deliveries() -> None:
 )
 def deliveries_sweep(as_of: str | None) -> None:
     import datetime as dt
-    from mailbox.operations import sweep_deemed_deliveries
 
+    from mailbox.operations import sweep_deemed_deliveries
     from storage.db import utcnow
 
     try:

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from mailbox.queries import (
-    OpeningRequired,
-    case_messages,
-    readable_version,
-    withheld_documents,
-)
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +16,12 @@ from app.views_common import not_found_on_denied
 from app.web import actor, db, parse_id
 from casefiles.journal import entries
 from casefiles.operations import get_case, list_cases
+from mailbox.queries import (
+    OpeningRequired,
+    case_messages,
+    readable_version,
+    withheld_documents,
+)
 from storage.blobs import read_blob
 
 

@@ -1,9 +1,8 @@
 """Every mapped model, imported once so that the metadata is complete (migrations, tests)."""
 
-from mailbox import models as mailbox_models
-
 from casefiles import models as casefiles_models
 from directory import models as directory_models
+from mailbox import models as mailbox_models
 from storage import blobs
 from storage.db import Base
 

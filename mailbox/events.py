@@ -4,13 +4,13 @@ the same transaction as the change, and sent by a job after commit."""
 from __future__ import annotations
 
 import uuid
-from mailbox.models import WebhookEvent
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from directory.models import ApiClient
+from mailbox.models import WebhookEvent
 from storage.db import utcnow
 from storage.jobs import enqueue
 

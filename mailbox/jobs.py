@@ -6,11 +6,8 @@ import datetime as dt
 import io
 import json
 import uuid
-from mailbox.models import Delivery, DeliveryStatus, WebhookEvent
-from mailbox.operations import sweep_deemed_deliveries
-from mailbox.receipts import render_receipt_pdf
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from casefiles.documents import CheckedFile
@@ -18,6 +15,9 @@ from casefiles.journal import keyring_of, record
 from casefiles.models import JournalEntry
 from casefiles.operations import add_document
 from directory.actors import Actor
+from mailbox.models import Delivery, DeliveryStatus, WebhookEvent
+from mailbox.operations import sweep_deemed_deliveries
+from mailbox.receipts import render_receipt_pdf
 from signing import seal_pdf
 from signing.jws import sign_json
 from storage.db import utcnow
@@ -131,7 +131,10 @@ def lost_jobs(session: Session) -> list[tuple[str, tuple[str, ...]]]:
     )
     webhooks = session.scalars(
         select(WebhookEvent.id).where(
-            WebhookEvent.delivered_at.is_(None), WebhookEvent.attempts < 10
+            WebhookEvent.delivered_at.is_(None),
+            WebhookEvent.attempts < 10,
+            # Respect the backoff: recovery must not turn a failing receiver into a hot loop.
+            or_(WebhookEvent.next_attempt_at.is_(None), WebhookEvent.next_attempt_at <= utcnow()),
         )
     )
     found: list[tuple[str, tuple[str, ...]]] = [

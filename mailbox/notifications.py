@@ -22,7 +22,6 @@ import ssl
 import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
-from mailbox.models import Delivery, DeliveryStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from directory.models import Party
+from mailbox.models import Delivery, DeliveryStatus
 from storage.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ def send_delivery_notice(session: Session, delivery_id: uuid.UUID) -> None:
         return
     if delivery.status != DeliveryStatus.AVAILABLE or not delivery.recipient.email:
         return  # opened, withdrawn or deemed already, or nobody to write to
+    if delivery.deemed_due_at is not None and delivery.deemed_due_at <= utcnow():
+        return  # past its pick-up time (the sweep has not caught up): a notice would mislead
     settings: dict[str, Any] = session.info.get("settings") or {}
     notice = compose_notice(delivery, settings)
     smtp_url = settings.get("smtp_url")
@@ -70,7 +72,8 @@ def send_delivery_notice(session: Session, delivery_id: uuid.UUID) -> None:
 
 def pending_notices(session: Session, now: dt.datetime | None = None) -> list[uuid.UUID]:
     """Deliveries still waiting whose notice was never sent (a lost or failed job)."""
-    since = (now or utcnow()) - dt.timedelta(days=NOTICE_WINDOW_DAYS)
+    now = now or utcnow()
+    since = now - dt.timedelta(days=NOTICE_WINDOW_DAYS)
     return list(
         session.scalars(
             select(Delivery.id)
@@ -79,6 +82,7 @@ def pending_notices(session: Session, now: dt.datetime | None = None) -> list[uu
                 Delivery.status == DeliveryStatus.AVAILABLE,
                 Delivery.notice_sent_at.is_(None),
                 Delivery.available_at >= since,
+                Delivery.deemed_due_at > now,
                 Party.email.is_not(None),
                 Party.email != "",
             )

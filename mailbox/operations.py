@@ -10,12 +10,6 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from mailbox.deadlines import deemed_delivery_at, period_end
-from mailbox.events import emit
-from mailbox.models import Delivery, DeliveryStatus, Message, MessageDocument, MessageKind
-from mailbox.queries import OpeningRequired, get_delivery
-from mailbox.receipts import receipt_payload
-from mailbox.seals import prepare_pdf
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +22,12 @@ from casefiles.operations import add_document, get_case, open_case
 from directory.actors import Actor
 from directory.consent import is_reachable
 from directory.models import Authority, Party, Role
+from mailbox.deadlines import deemed_delivery_at, period_end
+from mailbox.events import emit
+from mailbox.models import Delivery, DeliveryStatus, Message, MessageDocument, MessageKind
+from mailbox.queries import OpeningRequired, get_delivery
+from mailbox.receipts import receipt_payload
+from mailbox.seals import prepare_pdf
 from storage.db import utcnow
 from storage.jobs import enqueue
 

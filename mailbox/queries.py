@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
 
 from sqlalchemy import case as sql_case
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from casefiles.models import DocumentVersion
 from casefiles.operations import get_version
 from directory.actors import AccessDenied, Actor
 from directory.models import Role
+from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
 
 
 class OpeningRequired(Exception):

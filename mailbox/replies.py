@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from mailbox.events import emit
-from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
-from mailbox.operations import DeliveryOptions, deliver
 
 from sqlalchemy.orm import Session
 
@@ -17,6 +14,9 @@ from casefiles.journal import record
 from casefiles.operations import add_document, get_case
 from directory.actors import Actor
 from directory.models import Party, Role
+from mailbox.events import emit
+from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
+from mailbox.operations import DeliveryOptions, deliver
 from storage.db import utcnow
 
 MAX_TEXT = 20_000

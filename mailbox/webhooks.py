@@ -39,7 +39,6 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
-from mailbox.models import WebhookEvent
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from directory.api_clients import webhook_secret
 from directory.models import ApiClient
+from mailbox.models import WebhookEvent
 from storage.db import utcnow
 
 log = logging.getLogger(__name__)

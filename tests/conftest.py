@@ -42,7 +42,25 @@ def pytest_report_header() -> str:
 
 
 @pytest.fixture(scope="session")
-def portal_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
+def smtp_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) that the portal, and its worker, send notices to."""
+    from tests.support.smtp import start_smtp_server
+
+    server = start_smtp_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_messages(smtp_server: Any) -> list[Any]:
+    """The e-mails received during this test."""
+    smtp_server.messages.clear()
+    smtp_server.received.clear()
+    return smtp_server.messages  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def portal_config(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterator[Config]:
     instance = tmp_path_factory.mktemp("instance")
     common = {
         "instance_path": instance,
@@ -51,6 +69,7 @@ def portal_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Config]:
         "keys_dir": instance / "keys",
         "kek": None,
         "max_upload_mb": 2,
+        "smtp_url": smtp_server.url,
     }
     if PROFILE == "embedded":
         yield Config.from_env(

@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from mailbox.models import IdempotencyRecord
 from typing import Any
 
 from flask import request
@@ -31,6 +30,7 @@ from app.api.representations import delivery_summary
 from app.web import db
 from directory.actors import AccessDenied, Actor
 from directory.errors import InvalidInput, NotFound
+from mailbox.models import IdempotencyRecord
 from storage.blobs import objects_of
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,9 @@ def _items(data: Any) -> list[Any]:
     items = data.get("items")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
         errors.append(("items", f"must be a list of 1 to {MAX_ITEMS} items"))
-    if errors:
+    if errors or not isinstance(items, list):
         raise ValidationFailed(errors)
-    return items  # type: ignore[no-any-return]
+    return items
 
 
 def _known_keys(session: Session, actor: Actor, items: list[Any]) -> dict[str, IdempotencyRecord]:

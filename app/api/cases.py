@@ -4,7 +4,6 @@ answering within them; document downloads."""
 from __future__ import annotations
 
 import uuid
-from mailbox.queries import case_messages
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +27,7 @@ from app.web import db
 from casefiles.journal import entries
 from casefiles.models import CaseFile
 from casefiles.operations import get_case, get_document, list_cases, visible_cases
+from mailbox.queries import case_messages
 from storage.blobs import read_blob
 
 LIST_LIMIT = 100

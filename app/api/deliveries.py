@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from mailbox.jobs import DELIVERED
-from mailbox.operations import withdraw_delivery
-from mailbox.queries import get_delivery, receipt_files
 
 from flask import Response, request, stream_with_context
 from werkzeug.wrappers import Response as BaseResponse
@@ -17,6 +14,9 @@ from app.api.intake import checked_input, read_json_body, read_multipart, submit
 from app.api.problems import ApiProblem, ValidationFailed
 from app.api.representations import delivery_detail, delivery_summary
 from app.web import db
+from mailbox.jobs import DELIVERED
+from mailbox.operations import withdraw_delivery
+from mailbox.queries import get_delivery, receipt_files
 from storage.blobs import blob_bytes, read_blob
 
 MAX_REASON = 500

@@ -15,7 +15,6 @@ import hmac
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from mailbox.models import IdempotencyRecord
 from typing import Any
 
 from flask import jsonify, request
@@ -27,6 +26,7 @@ from werkzeug.wrappers import Response
 from app.api.auth import current_actor
 from app.api.problems import ApiProblem
 from app.web import db
+from mailbox.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200

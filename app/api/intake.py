@@ -7,10 +7,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from mailbox.models import Delivery
-from mailbox.operations import RecipientNotReachable, deliver
-from mailbox.replies import answer_in_case
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from flask import current_app, request
 from sqlalchemy.orm import Session
@@ -23,6 +20,9 @@ from casefiles.documents import CheckedFile, Upload, check_upload
 from directory.actors import Actor
 from directory.errors import InvalidInput
 from directory.operations import find_party_by_number
+from mailbox.models import Delivery
+from mailbox.operations import RecipientNotReachable, deliver
+from mailbox.replies import answer_in_case
 
 PARTS = ("metadata", "files")
 CHUNK = 64 * 1024
@@ -112,7 +112,8 @@ def checked_input(
         limit = current_app.config["PORTAL_MAX_UPLOAD_BYTES"]
         for n, (filename, stream) in enumerate(uploads):
             try:
-                upload = Upload(filename=filename, stream=stream)
+                # Werkzeug's parts and BytesIO are binary streams; Upload's type is narrower.
+                upload = Upload(filename=filename, stream=cast(BinaryIO, stream))
                 files.append(check_upload(upload, field=f"files[{n}]", max_bytes=limit))
             except InvalidInput as exc:
                 errors.append((exc.field, str(exc)))

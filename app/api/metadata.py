@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from mailbox.operations import DeliveryOptions
 from typing import Any
 
 from app.api.problems import ValidationFailed
+from mailbox.operations import DeliveryOptions
 
 KINDS = ("decision", "letter", "invoice", "information")
 MAX_BODY = 20_000

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from mailbox.models import Delivery, Message
 from typing import Any
 
 from flask import url_for
 
 from casefiles.models import CaseFile, Document, JournalEntry
 from directory.models import Party
+from mailbox.models import Delivery, Message
 
 # Journal payload members an API client may read in the event log: identifiers, states, times
 # and digests of its own case files. Free text written by residents (a reply's text), party

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from mailbox.models import Delivery
-from mailbox.operations import DeliveryOptions, deliver, withdraw_delivery
-from mailbox.queries import reply_queue, sent_deliveries
-from mailbox.replies import mark_handled
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -21,6 +16,10 @@ from directory.actors import Actor
 from directory.errors import InvalidInput
 from directory.models import Role
 from directory.operations import find_party, find_residents
+from mailbox.models import Delivery
+from mailbox.operations import DeliveryOptions, deliver, withdraw_delivery
+from mailbox.queries import reply_queue, sent_deliveries
+from mailbox.replies import mark_handled
 
 DELIVERABLE_KINDS = {k: v for k, v in KIND_LABELS.items() if k != "reply"}
 

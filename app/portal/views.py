@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from mailbox.models import DeliveryStatus
-from mailbox.operations import open_delivery
-from mailbox.queries import InboxFilter, get_delivery, inbox, inbox_senders
-from mailbox.replies import send_reply
-
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
@@ -20,6 +15,10 @@ from app.web import actor, db, parse_id
 from directory.consent import active_consent, give_consent, revoke_consent
 from directory.errors import InvalidInput
 from directory.models import Role
+from mailbox.models import DeliveryStatus
+from mailbox.operations import open_delivery
+from mailbox.queries import InboxFilter, get_delivery, inbox, inbox_senders
+from mailbox.replies import send_reply
 
 
 def _optional_id(name: str):  # type: ignore[no-untyped-def]

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 from dataclasses import dataclass
-from mailbox.models import Delivery, IdempotencyRecord
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -14,6 +13,7 @@ from sqlalchemy import func, select
 from werkzeug.test import EnvironBuilder
 
 from casefiles.models import CaseFile, JournalEntry
+from mailbox.models import Delivery, IdempotencyRecord
 from storage.blobs import Blob
 from tests.conftest import csrf_token, login, make_pdf
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-from mailbox.models import Delivery
 
 import pytest
 from sqlalchemy import select
 
 from app.api.batch import item_savepoint
 from casefiles.models import CaseFile
+from mailbox.models import Delivery
 from storage.blobs import Blob, store_blob
 from tests.api.support import assert_problem, b64, counts, error_fields, letter
 from tests.conftest import make_pdf

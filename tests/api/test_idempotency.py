@@ -8,12 +8,12 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
-from mailbox.models import Delivery
 
 import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
+from mailbox.models import Delivery
 from tests.api.support import API, assert_problem, counts, letter
 from tests.conftest import make_pdf
 

@@ -18,8 +18,6 @@ import pytest
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from app.runtime import Runtime
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -177,21 +175,6 @@ def new_page(chromium: Chromium, live_server: str) -> Iterator[Callable[..., Any
             for context in contexts:
                 context.close()
     assert not server_errors, f"the server answered with errors: {server_errors}"
-
-
-@pytest.fixture(autouse=True)
-def _remove_new_objects(runtime: Runtime) -> Iterator[None]:
-    """Delete the stored objects a browser test made (its PDFs, receipts).
-
-    tests/conftest.py empties the tables after each test but not the object store, and later
-    tests (tests/functional/test_bad_input.py) check that the store holds nothing. Browser tests
-    run first in the suite, so they clean up after themselves.
-    """
-    store = runtime.objects.store
-    before = set(store.iter_keys())
-    yield
-    for key in set(store.iter_keys()) - before:
-        store.delete(key)
 
 
 @pytest.fixture

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import io
 import re
-from mailbox.models import Delivery
 
 from sqlalchemy import select
 
 from directory.models import Authority
+from mailbox.models import Delivery
 from signing import validate_pdf
 from signing.authority_keys import generate_token_key
 from storage.blobs import blob_bytes

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from mailbox.models import Delivery
 
 from sqlalchemy import select
 
 from casefiles.models import JournalEntry
+from mailbox.models import Delivery
 from signing import validate_pdf
 from storage.blobs import blob_bytes
 from tests.conftest import csrf_token, login, post_multipart, wait_for
@@ -30,7 +30,9 @@ def deliver_letter(client, recipient_ahvn13, pdf_bytes, subject="Baubewilligung 
     )
 
 
-def test_clerk_delivers_and_resident_opens_with_receipt(app, client, demo, pdf, runtime):
+def test_clerk_delivers_and_resident_opens_with_receipt(
+    app, client, demo, pdf, runtime, smtp_messages
+):
     letter = pdf("Verfügung Baubewilligung")
     login(client, demo["clerk"])
     response = deliver_letter(client, demo["resident"]["ahvn13"], letter)
@@ -40,6 +42,13 @@ def test_clerk_delivers_and_resident_opens_with_receipt(app, client, demo, pdf, 
     assert "Baubewilligung Nr. 2026-17" in dossier
     assert "verfuegung.pdf" in dossier
     client.post("/logout", data={"csrf_token": csrf_token(dossier)})
+
+    # The resident is told by e-mail that something waits, never what it is.
+    [notice] = wait_for(lambda: list(smtp_messages))
+    assert notice["To"] == f"{demo['resident']['name']} <{demo['resident']['login']}>"
+    text = notice.get_content()
+    assert "Stadt Luzern, Einwohnerdienste" in text and "/messages/" in text
+    assert "Baubewilligung" not in text and "Baubewilligung" not in notice["Subject"]
 
     resident = app.test_client()
     login(resident, demo["resident"])

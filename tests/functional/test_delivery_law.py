@@ -7,12 +7,12 @@ import datetime as dt
 import io
 import re
 import subprocess
-from mailbox.deadlines import period_end
-from mailbox.models import Delivery, Message
 
 from sqlalchemy import func, select
 
 from casefiles.models import CaseFile, JournalEntry
+from mailbox.deadlines import period_end
+from mailbox.models import Delivery, Message
 from storage.blobs import Blob
 from tests.conftest import csrf_token, login, post_multipart, wait_for
 from tests.support.services import portal_executable

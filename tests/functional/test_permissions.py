@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from mailbox.models import Delivery
 
 import pytest
 from sqlalchemy import select
 
 from casefiles.models import DocumentVersion
+from mailbox.models import Delivery
 from tests.conftest import login
 from tests.functional.test_core_loop import deliver_letter
 

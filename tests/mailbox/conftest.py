@@ -16,7 +16,6 @@ import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from mailbox.models import Delivery, WebhookEvent
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from app.config import Config
 from app.runtime import Runtime
 from directory.api_clients import create_api_client, set_webhook_secret
 from directory.models import Authority
+from mailbox.models import Delivery, WebhookEvent
 from tests.conftest import csrf_token, post_multipart
 from tests.support.smtp import SmtpServer, start_smtp_server
 from tests.support.webhook_receiver import WebhookReceiver, start_webhook_receiver

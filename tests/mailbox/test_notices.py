@@ -4,12 +4,11 @@ notice is read from a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import smtplib
 import threading
 from email.message import EmailMessage
-from mailbox.jobs import lost_jobs
-from mailbox.notifications import send_mail
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -18,6 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from directory.models import Party
+from mailbox.jobs import lost_jobs
+from mailbox.models import Delivery
+from mailbox.notifications import send_mail
+from storage.db import utcnow
 from tests.conftest import csrf_token, login, wait_for
 from tests.mailbox.conftest import (
     BODY,
@@ -191,6 +194,24 @@ def test_a_withdrawn_delivery_is_not_announced_afterwards(
     assert notice_jobs(runtime) == []
     with in_process_portal(runtime, smtp_url=smtp.url) as up:
         up.runtime.run_job("mailbox.jobs.send_notice", delivery_id)
+    assert smtp.messages == []
+
+
+def test_no_notice_once_the_pick_up_time_has_passed(
+    runtime: Any, smtp: SmtpServer, demo: dict[str, Any], pdf: Any
+) -> None:
+    with in_process_portal(runtime, smtp_url=f"smtp://127.0.0.1:{services.free_port()}") as down:
+        clerk = down.client()
+        login(clerk, demo["clerk"])
+        deliver_letter(clerk, demo["resident"]["ahvn13"], pdf())
+    delivery_id = the_delivery(runtime).id
+    with runtime.transaction() as session:
+        # Moved back as if the relay had been down all week and the sweep had not run yet.
+        delivery = session.get_one(Delivery, delivery_id)
+        delivery.deemed_due_at = utcnow() - dt.timedelta(minutes=1)
+    assert notice_jobs(runtime) == []
+    with in_process_portal(runtime, smtp_url=smtp.url) as up:
+        up.runtime.run_job("mailbox.jobs.send_notice", str(delivery_id))
     assert smtp.messages == []
 
 

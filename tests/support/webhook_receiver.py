@@ -76,8 +76,8 @@ def start_webhook_receiver(path: str = "/hooks/portal") -> WebhookReceiver:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    host, port = server.server_address[:2]
-    receiver = WebhookReceiver(url=f"http://{host}:{port}{path}", _server=server)
+    port = server.server_address[1]
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}{path}", _server=server)
     receiver._thread = threading.Thread(target=server.serve_forever, daemon=True)
     receiver._thread.start()
     return receiver

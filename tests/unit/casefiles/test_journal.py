@@ -20,12 +20,19 @@ from tests.conftest import make_pdf
 
 @pytest.fixture
 def case(db_session):
-    authority = register_authority(db_session, slug="test", name="Testamt",
-                                   level=AuthorityLevel.CANTON)
-    person = register_person(db_session, given_name="Anna", family_name="Muster",
-                             ahvn13=make_ahvn13(111222333))
-    return open_case(db_session, Actor.system(), title="Gesuch", authority=authority,
-                     parties=[(person, "applicant")])
+    authority = register_authority(
+        db_session, slug="test", name="Testamt", level=AuthorityLevel.CANTON
+    )
+    person = register_person(
+        db_session, given_name="Anna", family_name="Muster", ahvn13=make_ahvn13(111222333)
+    )
+    return open_case(
+        db_session,
+        Actor.system(),
+        title="Gesuch",
+        authority=authority,
+        parties=[(person, "applicant")],
+    )
 
 
 def test_entries_chain_and_are_signed(db_session, case, runtime):

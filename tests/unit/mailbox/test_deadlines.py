@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from mailbox.deadlines import deemed_delivery_at, is_working_day, period_end
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from mailbox.deadlines import deemed_delivery_at, is_working_day, period_end
 
 ZH = ZoneInfo("Europe/Zurich")
 

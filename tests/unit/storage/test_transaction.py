@@ -14,9 +14,10 @@ from storage.jobs import enqueue
 
 def test_rollback_removes_objects_and_drops_jobs(runtime):
     dispatched = []
-    with pytest.raises(RuntimeError), transaction(
-        runtime.sessions, lambda _s, jobs: dispatched.extend(jobs)
-    ) as session:
+    with (
+        pytest.raises(RuntimeError),
+        transaction(runtime.sessions, lambda _s, jobs: dispatched.extend(jobs)) as session,
+    ):
         blob = store_blob(session, io.BytesIO(b"half-written work"))
         key = blob.key
         assert runtime.objects.store.exists(key)
