@@ -1,4 +1,4 @@
-"""Alembic, driven from code: the scripts live in storage/migrations, the metadata comes from here."""
+"""Alembic, driven from code: scripts in storage/migrations, metadata from the models here."""
 
 from __future__ import annotations
 

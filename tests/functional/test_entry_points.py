@@ -32,8 +32,9 @@ def test_installed_portal_imports_our_mailbox_from_elsewhere(tmp_path, runtime):
         [
             sys.executable,
             "-c",
-            "import runpy, sys; sys.argv=['portal']; import app; import mailbox; "
-            "print(mailbox.__file__); from mailbox.models import Delivery; print(Delivery.__name__)",
+            "import app; import mailbox; "
+            "print(mailbox.__file__); "
+            "from mailbox.models import Delivery; print(Delivery.__name__)",
         ],
         cwd=tmp_path,
         env=env,
