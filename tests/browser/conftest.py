@@ -26,6 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--lang=de-CH",  # the browser's own widgets (the file button) in the portal's language
     "--disable-quic",
 ]
 DESKTOP = {"width": 1280, "height": 900}
