@@ -90,3 +90,13 @@ def test_login_redirect_stays_on_site(client, demo):
     )
     assert response.status_code == 302
     assert "evil.example" not in response.headers["Location"]
+
+
+def test_pages_send_security_headers(client, demo):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    set_cookie = client.get("/login?lang=fr").headers.get("Set-Cookie", "")
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
