@@ -125,6 +125,7 @@ def scheduler(interval: int) -> None:
     runtime = _runtime()
     if runtime.queue is None:
         raise click.UsageError("PORTAL_REDIS_URL is not set; `portal serve` sweeps in-process.")
+    assert runtime.redis is not None  # a queue implies a connection
     cron = CronScheduler(connection=runtime.redis, logging_level="WARNING")
     cron.register(
         perform, runtime.queue.name, args=("mailbox.jobs.sweep",), interval=interval, name="sweep"

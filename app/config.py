@@ -32,7 +32,7 @@ class Config:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Config:
-        instance = Path(overrides.pop("instance_path", None) or _env("INSTANCE", "instance"))
+        instance = Path(overrides.pop("instance_path", None) or _env("INSTANCE") or "instance")
         instance = instance.resolve()
         values: dict[str, Any] = {
             "instance_path": instance,

@@ -22,7 +22,7 @@ def uploaded_files(
     try:
         for storage in request.files.getlist(field):
             if storage.filename:
-                upload = Upload(filename=storage.filename, stream=storage.stream)
+                upload = Upload(filename=storage.filename, stream=storage.stream)  # type: ignore[arg-type]
                 files.append(check_upload(upload, field=field, allowed=allowed, max_bytes=limit))
         yield files
     finally:

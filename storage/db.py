@@ -118,7 +118,8 @@ class Transaction:
         self.session.rollback()
         self.session.info.pop("pending_jobs", None)
         objects = self.session.info.get("objects")
-        for key in self.session.info.pop("stored_keys", []):
+        stored = self.session.info.pop("stored_keys", [])
+        for key in stored if objects is not None else []:
             # Objects written by the failed transaction belong to nothing now.
             try:
                 objects.delete(key)

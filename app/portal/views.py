@@ -45,7 +45,7 @@ def inbox_view() -> str | Response:
         statuses=STATUS_LABELS,
         senders=inbox_senders(session, me),
         filters=filters,
-        consent=active_consent(session, me.party_id),
+        consent=active_consent(session, me.party_id) if me.party_id else None,
     )
 
 
@@ -127,4 +127,7 @@ def settings() -> str | Response:
             revoke_consent(session, me)
             flash(_("Authorities will send you paper mail again."), "info")
         return redirect(url_for("portal.settings"))
-    return render_template("portal/settings.html", consent=active_consent(session, me.party_id))
+    return render_template(
+        "portal/settings.html",
+        consent=active_consent(session, me.party_id) if me.party_id else None,
+    )
