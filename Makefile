@@ -44,6 +44,9 @@ format: $(BIN)/portal ## Format the code with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format app casefiles mailbox directory signing storage tests bench
 
+bench: $(BIN)/portal ## Benchmark mass delivery on PostgreSQL against its floor (N=10000; issue's figure: N=100000)
+	$(BIN)/python -m bench.bulk_delivery --n $(or $(N),10000)
+
 screenshots: $(BIN)/portal translations ## Refresh docs/screenshots from the browser tests
 	PORTAL_SCREENSHOTS=1 $(BIN)/pytest tests/browser
 

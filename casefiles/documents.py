@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from casefiles.errors import InvalidInput
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+SPOOL_BYTES = 1024 * 1024  # an upload up to this size stays in memory
 _SIGNATURES = {
     "application/pdf": (b"%PDF-",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
@@ -51,7 +53,7 @@ def check_upload(
 ) -> CheckedFile:
     """Copy an upload to a spool, enforcing size and type; raise InvalidInput, store nothing."""
     name = _clean_filename(upload.filename)
-    spool = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 (returned)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (returned)
     size = 0
     while chunk := upload.stream.read(64 * 1024):
         size += len(chunk)
@@ -73,7 +75,7 @@ def check_upload(
         raise InvalidInput(
             field, "The file %(name)s is not a valid %(kinds)s file.", name=name, kinds=kinds
         )
-    if media_type == "application/pdf" and not _readable_pdf(spool):
+    if media_type == "application/pdf" and not _readable_pdf(spool, size):
         spool.close()
         raise InvalidInput(
             field, "The file %(name)s is damaged and cannot be read as a PDF.", name=name
@@ -92,9 +94,13 @@ def _sniff(spool: BinaryIO, allowed: tuple[str, ...]) -> str | None:
     return None
 
 
-def _readable_pdf(spool: BinaryIO) -> bool:
+def _readable_pdf(spool: BinaryIO, size: int) -> bool:
+    # pypdf reads a few bytes at a time; through SpooledTemporaryFile's wrapper that costs as
+    # much again as the parsing itself, so a file still held in memory is parsed from a BytesIO.
+    source = io.BytesIO(spool.read()) if size <= SPOOL_BYTES else spool
+    spool.seek(0)
     try:
-        reader = PdfReader(spool, strict=False)
+        reader = PdfReader(source, strict=False)
         return len(reader.pages) > 0
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         log.info("rejected unreadable PDF: %s", exc)

@@ -27,6 +27,33 @@ def new_reference() -> str:
     return f"D-{code[:4]}-{code[4:]}"
 
 
+def new_case(*, title: str, authority: Authority, external_ref: str | None) -> dict[str, Any]:
+    """The checked column values of a new case file, before its journal."""
+    title = title.strip()
+    if not title:
+        raise InvalidInput("subject", "A subject is required.")
+    return {
+        "id": uuid.uuid4(),
+        "reference": new_reference(),
+        "title": title[:300],
+        "authority_id": authority.id,
+        "external_ref": (external_ref or "").strip()[:100] or None,
+    }
+
+
+def case_opened(
+    case: dict[str, Any], authority: Authority, parties: Sequence[tuple[Party, str]]
+) -> tuple[str, dict[str, Any]]:
+    """The journal entry (action, payload) that opens the case file `case` (its values)."""
+    return "case.opened", {
+        "reference": case["reference"],
+        "title": case["title"],
+        "authority": {"id": str(authority.id), "name": authority.name},
+        "external_ref": case["external_ref"],
+        "parties": [{"id": str(p.id), "name": p.display_name, "role": role} for p, role in parties],
+    }
+
+
 def open_case(
     session: Session,
     actor: Actor,
@@ -37,35 +64,59 @@ def open_case(
     external_ref: str | None = None,
 ) -> CaseFile:
     """Open a case file for an authority with its parties (party, role), journalled."""
-    title = title.strip()
-    if not title:
-        raise InvalidInput("subject", "A subject is required.")
-    case = CaseFile(
-        reference=new_reference(),
-        title=title[:300],
-        authority_id=authority.id,
-        external_ref=(external_ref or "").strip()[:100] or None,
-    )
+    values = new_case(title=title, authority=authority, external_ref=external_ref)
+    case = CaseFile(**values)
     case.authority = authority
     case.parties = [CaseParty(party_id=p.id, party=p, role=role) for p, role in parties]
     session.add(case)
     session.flush()
-    record(
-        session,
-        case,
-        actor,
-        "case.opened",
-        {
-            "reference": case.reference,
-            "title": case.title,
-            "authority": {"id": str(authority.id), "name": authority.name},
-            "external_ref": case.external_ref,
-            "parties": [
-                {"id": str(p.id), "name": p.display_name, "role": role} for p, role in parties
-            ],
-        },
-    )
+    record(session, case, actor, *case_opened(values, authority, parties))
     return case
+
+
+def new_document(
+    case_id: uuid.UUID,
+    actor: Actor,
+    file: CheckedFile,
+    blob_id: uuid.UUID,
+    *,
+    title: str | None = None,
+    signatures: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The column values of a new document and of its first version, for a stored blob."""
+    document = {
+        "id": uuid.uuid4(),
+        "case_id": case_id,
+        "title": (title or file.filename)[:300],
+        "created_by": actor.label,
+    }
+    version = {
+        "id": uuid.uuid4(),
+        "document_id": document["id"],
+        "number": 1,
+        "blob_id": blob_id,
+        "filename": file.filename,
+        "media_type": file.media_type,
+        "signatures": signatures,
+    }
+    return document, version
+
+
+def document_added(
+    document: dict[str, Any], version: dict[str, Any], size: int, sha256: str
+) -> tuple[str, dict[str, Any]]:
+    """The journal entry (action, payload) that records a new document version."""
+    return "document.added", {
+        "document_id": str(document["id"]),
+        "version_id": str(version["id"]),
+        "version": version["number"],
+        "title": document["title"],
+        "filename": version["filename"],
+        "media_type": version["media_type"],
+        "size": size,
+        "sha256": sha256,
+        "signatures": version["signatures"],
+    }
 
 
 def add_document(
@@ -79,36 +130,16 @@ def add_document(
 ) -> DocumentVersion:
     """Store a checked file encrypted and add it to the case file as a new document."""
     blob = store_blob(session, file.spool)
-    document = Document(
-        case_id=case.id, title=(title or file.filename)[:300], created_by=actor.label
+    doc_values, version_values = new_document(
+        case.id, actor, file, blob.id, title=title, signatures=signatures
     )
-    version = DocumentVersion(
-        number=1,
-        blob_id=blob.id,
-        blob=blob,
-        filename=file.filename,
-        media_type=file.media_type,
-        signatures=signatures,
-    )
+    document = Document(**doc_values)
+    version = DocumentVersion(**version_values, blob=blob)
     document.versions.append(version)
     session.add(document)
     session.flush()
     record(
-        session,
-        case,
-        actor,
-        "document.added",
-        {
-            "document_id": str(document.id),
-            "version_id": str(version.id),
-            "version": version.number,
-            "title": document.title,
-            "filename": version.filename,
-            "media_type": version.media_type,
-            "size": blob.size,
-            "sha256": blob.sha256,
-            "signatures": signatures,
-        },
+        session, case, actor, *document_added(doc_values, version_values, blob.size, blob.sha256)
     )
     return version
 

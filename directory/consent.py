@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -43,7 +44,15 @@ def revoke_consent(session: Session, actor: Actor) -> None:
 
 def is_reachable(session: Session, party_id: uuid.UUID) -> bool:
     """Whether a party can receive electronic deliveries: an active account and consent."""
-    has_account = exists().where(Account.party_id == party_id, Account.is_active.is_(True))
-    if not session.scalar(select(has_account)):
-        return False
-    return active_consent(session, party_id) is not None
+    return party_id in reachable_parties(session, [party_id])
+
+
+def reachable_parties(session: Session, party_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of the parties that can receive electronic deliveries, in one query."""
+    if not party_ids:
+        return set()
+    consented = exists().where(Consent.party_id == Account.party_id, Consent.revoked_at.is_(None))
+    stmt = select(Account.party_id).where(
+        Account.party_id.in_(set(party_ids)), Account.is_active.is_(True), consented
+    )
+    return {party_id for party_id in session.scalars(stmt) if party_id is not None}

@@ -4,6 +4,7 @@ the same transaction as the change, and sent by a job after commit."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from directory.models import ApiClient
 from mailbox.models import WebhookEvent
+from storage.bulk import insert_rows
 from storage.db import utcnow
 from storage.jobs import enqueue
 
@@ -25,6 +27,14 @@ EVENT_TYPES = (
 
 def emit(session: Session, authority_id: uuid.UUID, type_: str, data: dict[str, Any]) -> int:
     """Queue one event for every API client of the authority that has a webhook."""
+    return emit_many(session, authority_id, type_, [data])
+
+
+def emit_many(
+    session: Session, authority_id: uuid.UUID, type_: str, datas: Sequence[dict[str, Any]]
+) -> int:
+    """Queue an event per data item for every API client of the authority that has a webhook:
+    one query for the clients and one insert however many items; the number of events."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_}")
     clients = session.scalars(
@@ -32,24 +42,31 @@ def emit(session: Session, authority_id: uuid.UUID, type_: str, data: dict[str, 
             ApiClient.authority_id == authority_id, ApiClient.webhook_url.is_not(None)
         )
     ).all()
+    if not clients or not datas:
+        return 0
     now = utcnow()
+    rows = []
     for client_id in clients:
-        event_id = uuid.uuid4()
-        session.add(
-            WebhookEvent(
-                id=event_id,
-                client_id=client_id,
-                type=type_,
-                payload={
-                    "id": str(event_id),
+        for data in datas:
+            event_id = uuid.uuid4()
+            payload = {
+                "id": str(event_id),
+                "type": type_,
+                "created_at": now.isoformat(),
+                "data": data,
+            }
+            rows.append(
+                {
+                    "id": event_id,
+                    "client_id": client_id,
                     "type": type_,
-                    "created_at": now.isoformat(),
-                    "data": data,
-                },
-                next_attempt_at=now,
+                    "payload": payload,
+                    "created_at": now,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                }
             )
-        )
-        enqueue(session, "mailbox.jobs.send_webhook", str(event_id))
-    if clients:
-        session.flush()
-    return len(clients)
+    insert_rows(session, WebhookEvent.__table__, rows)
+    for row in rows:
+        enqueue(session, "mailbox.jobs.send_webhook", str(row["id"]))
+    return len(rows)

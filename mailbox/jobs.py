@@ -100,6 +100,30 @@ def send_notice(session: Session, delivery_id: str) -> None:
     send_delivery_notice(session, uuid.UUID(delivery_id))
 
 
+class NoticesFailed(Exception):
+    """Some notices of a mailing could not be sent; the job is retried for them."""
+
+
+def send_notices(session: Session, *delivery_ids: str) -> None:
+    """The notices of a mass mailing, one job for all: each as `send_notice` sends it."""
+    from mailbox.notifications import send_delivery_notice
+
+    failed = []
+    for delivery_id in delivery_ids:
+        try:
+            send_delivery_notice(session, uuid.UUID(delivery_id))
+        except Exception:
+            session.rollback()
+            failed.append(delivery_id)
+            continue
+        # Each notice is committed as it is sent, unlike the rest of a job's work: a failure
+        # later in the mailing must not undo `notice_sent_at` of mails already handed over, or
+        # the retry would send them twice. A retry finds them done and skips them.
+        session.commit()
+    if failed:
+        raise NoticesFailed(f"{len(failed)} of {len(delivery_ids)} notices failed: {failed[:5]}")
+
+
 def send_webhook(session: Session, event_id: str) -> None:
     """POST one event to its client's webhook; on failure the job is retried with backoff."""
     from mailbox.webhooks import WebhookFailed, post_event

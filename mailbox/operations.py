@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,8 +21,20 @@ from casefiles.operations import add_document, get_case, open_case
 from directory.actors import Actor
 from directory.consent import is_reachable
 from directory.models import Authority, Party, Role
-from mailbox.deadlines import deemed_delivery_at, period_end
+from mailbox.deadlines import period_end
 from mailbox.events import emit
+from mailbox.letters import (
+    DeliveryOptions,
+    RecipientNotReachable,
+    accepted_entry,
+    accepted_values,
+    available_entry,
+    available_values,
+    check_message,
+    event_data,
+    message_values,
+    wants_notice,
+)
 from mailbox.models import Delivery, DeliveryStatus, Message, MessageDocument, MessageKind
 from mailbox.queries import OpeningRequired, get_delivery
 from mailbox.receipts import receipt_payload
@@ -34,26 +45,13 @@ from storage.jobs import enqueue
 __all__ = [
     "OpeningRequired",
     "AlreadyDelivered",
+    "DeliveryOptions",
     "RecipientNotReachable",
     "deliver",
     "open_delivery",
     "withdraw_delivery",
     "sweep_deemed_deliveries",
 ]
-
-MAX_PERIOD_DAYS = 365
-
-
-class RecipientNotReachable(InvalidInput):
-    """No account or no consent: the authority must send this one on paper."""
-
-    code = "recipient_not_reachable"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "recipient",
-            "This recipient does not receive electronic deliveries. Please send it on paper.",
-        )
 
 
 class AlreadyDelivered(InvalidInput):
@@ -63,15 +61,6 @@ class AlreadyDelivered(InvalidInput):
 
     def __init__(self) -> None:
         super().__init__("status", "This delivery has been delivered and cannot be withdrawn.")
-
-
-@dataclass(frozen=True)
-class DeliveryOptions:
-    appeal_period_days: int | None = None
-    reply_allowed: bool = True
-    case_id: uuid.UUID | None = None
-    external_ref: str | None = None
-    seal: bool = False  # seal the PDFs with the authority's seal key
 
 
 def deliver(
@@ -88,7 +77,7 @@ def deliver(
     """Put a message with its documents into a recipient's mailbox, in its case file."""
     actor.require_authority()
     options = options or DeliveryOptions()
-    subject, kind = _check_message(subject, kind, files, options)
+    subject, kind = check_message(subject, kind, files, options)
     recipient = session.get(Party, recipient_id) if recipient_id else None
     if recipient is None:
         raise InvalidInput("recipient", "Choose a recipient.")
@@ -99,75 +88,21 @@ def deliver(
 
     prepared = [prepare_pdf(session, authority, f, seal=options.seal) for f in files]
     versions = [add_document(session, actor, case, f, signatures=sigs) for f, sigs in prepared]
-    message = Message(
-        case_id=case.id,
-        sender_authority_id=authority.id,
-        kind=kind,
-        subject=subject,
-        body=body.strip(),
-        created_by=actor.label,
-    )
+    message = Message(**message_values(case.id, authority, actor, kind, subject, body))
     session.add(message)
     session.flush()
     session.add_all(
         MessageDocument(message_id=message.id, document_id=v.document_id) for v in versions
     )
-    now = utcnow()
-    delivery = Delivery(
-        message_id=message.id,
-        message=message,
-        recipient_party_id=recipient.id,
-        recipient=recipient,
-        status=DeliveryStatus.ACCEPTED,
-        accepted_at=now,
-        deemed_after_days=authority.deemed_delivery_days,
-        appeal_period_days=options.appeal_period_days,
-        reply_allowed=options.reply_allowed,
-        api_client_id=actor.client_id,
-    )
+    values = accepted_values(message.id, recipient, authority, actor, options, utcnow())
+    delivery = Delivery(**values, message=message, recipient=recipient)
     session.add(delivery)
     session.flush()
-    record(
-        session,
-        case,
-        actor,
-        "delivery.accepted",
-        {
-            "delivery_id": str(delivery.id),
-            "message_id": str(message.id),
-            "kind": kind.value,
-            "subject": subject,
-            "recipient": {"id": str(recipient.id), "name": recipient.display_name},
-            "documents": [str(v.document_id) for v in versions],
-            "appeal_period_days": options.appeal_period_days,
-        },
-    )
+    documents = [v.document_id for v in versions]
+    entry = accepted_entry(delivery.id, message.id, kind, subject, recipient, documents, options)
+    record(session, case, actor, *entry)
     _make_available(session, actor, delivery, case)
     return delivery
-
-
-def _check_message(
-    subject: str, kind: MessageKind | str, files: Sequence[CheckedFile], options: DeliveryOptions
-) -> tuple[str, MessageKind]:
-    subject = subject.strip()
-    if not subject:
-        raise InvalidInput("subject", "A subject is required.")
-    if len(subject) > 300:
-        raise InvalidInput("subject", "The subject is longer than 300 characters.")
-    try:
-        kind = MessageKind(kind)
-    except ValueError:
-        raise InvalidInput("kind", "Choose what kind of message this is.") from None
-    if kind == MessageKind.REPLY:
-        raise InvalidInput("kind", "Choose what kind of message this is.")
-    if not files:
-        raise InvalidInput("files", "Attach at least one PDF document.")
-    if any(f.media_type != "application/pdf" for f in files):
-        raise InvalidInput("files", "Authorities deliver PDF documents only.")
-    period = options.appeal_period_days
-    if period is not None and not 1 <= period <= MAX_PERIOD_DAYS:
-        raise InvalidInput("appeal_period_days", "A period is between 1 and 365 days.")
-    return subject, kind
 
 
 def _case_for(
@@ -217,34 +152,18 @@ def _case_for(
 
 
 def _make_available(session: Session, actor: Actor, delivery: Delivery, case: CaseFile) -> None:
-    delivery.status = DeliveryStatus.AVAILABLE
-    delivery.available_at = utcnow()
-    deemed = deemed_delivery_at(delivery.available_at, delivery.deemed_after_days)
-    delivery.deemed_due_at = deemed
+    available = available_values(utcnow(), delivery.deemed_after_days)
+    for name, value in available.items():
+        setattr(delivery, name, value)
     session.flush()
-    record(
-        session,
-        case,
-        actor,
-        "delivery.available",
-        {
-            "delivery_id": str(delivery.id),
-            "available_at": delivery.available_at.isoformat(),
-            "deemed_delivered_at": deemed.isoformat(),
-        },
-    )
+    record(session, case, actor, *available_entry(delivery.id, available))
     emit(session, case.authority_id, "delivery.available", _event_data(delivery))
-    if delivery.recipient.email:
+    if wants_notice(delivery.recipient):
         enqueue(session, "mailbox.jobs.send_notice", str(delivery.id))
 
 
 def _event_data(delivery: Delivery) -> dict[str, object]:
-    return {
-        "delivery_id": str(delivery.id),
-        "case_id": str(delivery.message.case_id),
-        "status": delivery.status.value,
-        "due_date": delivery.due_date.isoformat() if delivery.due_date else None,
-    }
+    return event_data(delivery.id, delivery.message.case_id, delivery.status, delivery.due_date)
 
 
 def _delivered(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import uuid
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 
 from sqlalchemy import LargeBinary, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from storage.bulk import insert_rows
 from storage.db import Base, UTCDateTime, utcnow
-from storage.encryption import EncryptedObjects
+from storage.encryption import EncryptedObjects, StoredObject
+
+log = logging.getLogger(__name__)
 
 
 class Blob(Base):
@@ -34,20 +39,62 @@ def objects_of(session: Session) -> EncryptedObjects:
 
 def store_blob(session: Session, reader: BinaryIO) -> Blob:
     """Encrypt and store a stream, and add the row that records it."""
-    stored = objects_of(session).put(reader)
-    # Remembered so that a rollback can remove the object again: no orphans from failed work.
-    session.info.setdefault("stored_keys", []).append(stored.key)
-    blob = Blob(
-        backend=stored.backend,
-        key=stored.key,
-        size=stored.size,
-        sha256=stored.sha256,
-        wrapped_key=stored.wrapped_key,
-        kek_id=stored.kek_id,
-    )
+    blob = Blob(**_recorded(session, [objects_of(session).put(reader)])[0])
     session.add(blob)
     session.flush()
     return blob
+
+
+def store_blobs(session: Session, readers: Sequence[BinaryIO]) -> list[dict[str, Any]]:
+    """Encrypt and store many streams with one durable group commit, and insert their rows in
+    one statement; the rows' values (ids included) in the order of `readers`."""
+    rows = _recorded(session, objects_of(session).put_many(readers))
+    insert_rows(session, Blob.__table__, rows)
+    return rows
+
+
+def _recorded(session: Session, stored: list[StoredObject]) -> list[dict[str, Any]]:
+    # Remembered so that a rollback can remove the objects again: no orphans from failed work.
+    session.info.setdefault("stored_keys", []).extend(s.key for s in stored)
+    now = utcnow()
+    return [
+        {
+            "id": uuid.uuid4(),
+            "backend": s.backend,
+            "key": s.key,
+            "size": s.size,
+            "sha256": s.sha256,
+            "wrapped_key": s.wrapped_key,
+            "kek_id": s.kek_id,
+            "created_at": now,
+        }
+        for s in stored
+    ]
+
+
+@contextlib.contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """A unit of work inside the transaction: on an error its rows roll back to the savepoint,
+    and the objects it stored and the jobs it queued are dropped as a whole transaction's are."""
+    stored = session.info.setdefault("stored_keys", [])
+    jobs = session.info.setdefault("pending_jobs", [])
+    stored_mark, jobs_mark = len(stored), len(jobs)
+    nested = session.begin_nested()
+    try:
+        yield
+        nested.commit()
+    except BaseException:
+        nested.rollback()
+        orphans = stored[stored_mark:]
+        del stored[stored_mark:]
+        del jobs[jobs_mark:]
+        objects = objects_of(session)
+        for key in orphans:
+            try:
+                objects.delete(key)
+            except OSError:
+                log.warning("could not remove orphaned object %s", key)
+        raise
 
 
 def read_blob(session: Session, blob: Blob) -> Iterator[bytes]:

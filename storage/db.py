@@ -119,10 +119,11 @@ class Transaction:
         self.session.info.pop("pending_jobs", None)
         objects = self.session.info.get("objects")
         stored = self.session.info.pop("stored_keys", [])
-        for key in stored if objects is not None else []:
-            # Objects written by the failed transaction belong to nothing now.
+        # Objects written by the failed transaction belong to nothing now.
+        for key in stored:
             try:
-                objects.delete(key)
+                if objects is not None:
+                    objects.delete(key)
             except OSError:
                 log.warning("could not remove orphaned object %s", key)
         self.session.close()

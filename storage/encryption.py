@@ -27,7 +27,7 @@ import struct
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,27 +251,40 @@ class EncryptedObjects:
 
     def put(self, reader: BinaryIO) -> StoredObject:
         """Encrypt, hash and upload ``reader`` in one streaming pass."""
-        dek = AESGCM.generate_key(bit_length=256)
-        name = uuid.uuid4().hex
-        key = f"{name[:2]}/{name[2:4]}/{name}"  # fan-out keeps folders small on the folder backend
-        encrypting = EncryptingReader(reader, dek)
+        return self._put([reader], lambda items: self.store.put(*items[0]))[0]
+
+    def put_many(self, readers: Sequence[BinaryIO]) -> list[StoredObject]:
+        """As put() for each reader, made durable together (the store's group commit)."""
+        return self._put(readers, self.store.put_many)
+
+    def _put(
+        self, readers: Sequence[BinaryIO], upload: Callable[[list[tuple[str, BinaryIO]]], None]
+    ) -> list[StoredObject]:
+        deks = [AESGCM.generate_key(bit_length=256) for _ in readers]
+        # Fan-out keeps folders small on the folder backend.
+        keys = [f"{n[:2]}/{n[2:4]}/{n}" for n in (uuid.uuid4().hex for _ in readers)]
+        encrypting = [EncryptingReader(r, dek) for r, dek in zip(readers, deks, strict=True)]
         try:
-            self.store.put(key, cast(BinaryIO, encrypting))
-            if not encrypting.done:
+            upload([(k, cast(BinaryIO, e)) for k, e in zip(keys, encrypting, strict=True)])
+            if not all(e.done for e in encrypting):
                 raise OSError(f"store {self.store.backend} stopped reading before the end")
         except BaseException:
-            # Best effort: an upload that failed late may have left an object no row points at.
-            with suppress(OSError):
-                self.store.delete(key)
+            # Best effort: an upload that failed late may have left objects no row points at.
+            for key in keys:
+                with suppress(OSError):
+                    self.store.delete(key)
             raise
-        return StoredObject(
-            backend=self.store.backend,
-            key=key,
-            size=encrypting.size,
-            sha256=encrypting.sha256,
-            wrapped_key=aes_key_wrap(self.kek.key, dek),
-            kek_id=self.kek.key_id,
-        )
+        return [
+            StoredObject(
+                backend=self.store.backend,
+                key=key,
+                size=e.size,
+                sha256=e.sha256,
+                wrapped_key=aes_key_wrap(self.kek.key, dek),
+                kek_id=self.kek.key_id,
+            )
+            for key, dek, e in zip(keys, deks, encrypting, strict=True)
+        ]
 
     def _unwrap(self, wrapped_key: bytes) -> bytes:
         try:

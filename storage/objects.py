@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -20,9 +19,10 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
+from storage.durable import fsync_dirs, make_dirs, sync_dirs, sync_files, write_temp
+
 __all__ = ["FolderStore", "ObjectStore", "S3Store", "check_key", "open_store"]
 
-COPY_CHUNK = 256 * 1024  # keeps a folder put near 1 MB of buffers, ciphertext included
 # minio needs a part size when the length is unknown; 10 MiB keeps memory bounded (minio holds at
 # most ~4 parts: one being read, three uploading) while staying far from the 10,000-part limit.
 S3_PART_SIZE = 10 * 1024 * 1024
@@ -35,6 +35,8 @@ class ObjectStore(Protocol):
     backend: str  # "folder" or "s3", recorded in each row next to the key
 
     def put(self, key: str, reader: BinaryIO, length: int = -1) -> None: ...
+    # All objects durable when it returns, none of them left behind when it raises.
+    def put_many(self, items: Sequence[tuple[str, BinaryIO]]) -> None: ...
     def open(self, key: str) -> BinaryIO: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
@@ -69,30 +71,39 @@ class FolderStore:
 
     def put(self, key: str, reader: BinaryIO, length: int = -1) -> None:
         path = self._path(key)
-        self._make_dirs(path.parent)
-        # The temporary file lives in the target folder so that os.replace is a rename within one
-        # file system: a crash leaves either the old object, the new one, or a stray dot-file.
-        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=path.parent)
+        touched = make_dirs(path.parent)
+        tmp = write_temp(path.parent, reader, length, sync=True)
         try:
-            with os.fdopen(fd, "wb") as out:
-                _copy(reader, out, length)
-                out.flush()
-                os.fsync(out.fileno())
             os.replace(tmp, path)
         except BaseException:
             with suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
         # Makes the rename durable, so a row written after put() never points at a lost object.
-        _fsync_dir(path.parent)
+        fsync_dirs([*touched, path.parent])
 
-    def _make_dirs(self, directory: Path) -> None:
-        if directory.is_dir():
-            return
-        missing = [d for d in (directory, *directory.parents) if not d.is_dir()]
-        directory.mkdir(parents=True, exist_ok=True)
-        for created in missing:  # a new folder's entry is durable only once its parent is synced
-            _fsync_dir(created.parent)
+    def put_many(self, items: Sequence[tuple[str, BinaryIO]]) -> None:
+        """Several objects with one group commit; each is as durable as put() makes it, and
+        none of them is left behind when this raises."""
+        paths = [self._path(key) for key, _ in items]  # every key checked before any write
+        temps: list[str] = []
+        placed: list[Path] = []
+        try:
+            touched: list[Path] = []
+            for (_, reader), path in zip(items, paths, strict=True):
+                touched += make_dirs(path.parent)
+                temps.append(write_temp(path.parent, reader, sync=False))
+            sync_files(temps)  # the data of all of them, before any name points at it
+            for tmp, path in zip(temps, paths, strict=True):
+                os.replace(tmp, path)
+                placed.append(path)
+            sync_dirs([*touched, *(p.parent for p in paths)])  # then the names
+        except BaseException:
+            leftovers: list[str | Path] = [*temps[len(placed) :], *placed]
+            for leftover in leftovers:
+                with suppress(FileNotFoundError):
+                    os.unlink(leftover)
+            raise
 
     def open(self, key: str) -> BinaryIO:
         path = self._path(key)
@@ -131,26 +142,6 @@ class FolderStore:
                     yield from self._walk(Path(entry.path), key, prefix)
             elif entry.is_file() and key.startswith(prefix):
                 yield key
-
-
-def _copy(reader: BinaryIO, out: BinaryIO, length: int) -> None:
-    copied = 0
-    while length < 0 or copied < length:
-        data = reader.read(COPY_CHUNK if length < 0 else min(COPY_CHUNK, length - copied))
-        if not data:
-            break
-        out.write(data)
-        copied += len(data)
-    if 0 <= length != copied:  # like minio, which refuses a stream shorter than announced
-        raise OSError(f"stream ended after {copied} of the announced {length} bytes")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class _S3Reader(io.RawIOBase):
@@ -215,6 +206,21 @@ class S3Store:
         part_size = S3_PART_SIZE if length < 0 else 0  # 0: minio sizes the parts itself
         with self._errors("upload", key):
             self.client.put_object(self.bucket, key, reader, length, part_size=part_size)
+
+    def put_many(self, items: Sequence[tuple[str, BinaryIO]]) -> None:
+        """One by one: S3 has no fsync to group, a PUT is durable when it is answered."""
+        for key, _ in items:
+            check_key(key)
+        done: list[str] = []
+        try:
+            for key, reader in items:
+                self.put(key, reader)
+                done.append(key)
+        except BaseException:
+            for key in done:
+                with suppress(OSError):
+                    self.delete(key)
+            raise
 
     def open(self, key: str) -> BinaryIO:
         check_key(key)

@@ -1,7 +1,10 @@
 """Many deliveries in one request, for mass mailings: documents inline, a result per item.
 
-One transaction for the whole request and a savepoint per item: a bad item is rolled back to
-its savepoint (with the objects it stored and the jobs it queued) and the others go on.
+One transaction for the whole request. Every item is checked first (a bad one gets its problem,
+the others go on), the idempotency keys of the good ones are claimed in one statement, and the
+mailing goes to the bulk domain operation (`mailbox.bulk.deliver_many`), which writes nothing
+for an item it refuses. An item that repeats a key of an earlier item of the same batch runs
+last, on its own, and so replays the earlier one's answer as any retry would.
 """
 
 from __future__ import annotations
@@ -12,26 +15,29 @@ import contextlib
 import io
 import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import request
+from flask import request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from app.api import bp
+from app.api import batch_keys, bp
 from app.api import idempotency as idem
 from app.api.auth import current_actor
-from app.api.intake import checked_input, read_json_body, submit
+from app.api.intake import checked_input, read_json_body, submit, submit_many
+from app.api.metadata import Metadata
 from app.api.problems import ApiProblem, ValidationFailed, from_invalid_input, not_found
-from app.api.representations import delivery_summary
+from app.api.representations import delivery_summary, iso
 from app.web import db
+from casefiles.documents import CheckedFile
 from directory.actors import AccessDenied, Actor
 from directory.errors import InvalidInput, NotFound
+from mailbox.bulk import Delivered, ItemResult
 from mailbox.models import IdempotencyRecord
-from storage.blobs import objects_of
+from storage.blobs import savepoint
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,18 @@ class Item:
     key: str | None
 
 
+@dataclass
+class _Work:
+    """A good item on its way through the mailing."""
+
+    index: int
+    item: Item
+    digest: str
+    meta: Metadata | None = None
+    files: list[CheckedFile] = field(default_factory=list)
+    claim: uuid.UUID | None = None  # the idempotency record claimed for its key
+
+
 @bp.post("/deliveries/batch", endpoint="batch")
 def batch() -> Response:
     data = read_json_body(MAX_BYTES, required=True)
@@ -63,7 +81,37 @@ def run_batch(data: Any) -> list[dict[str, Any]]:
     items = _items(data)
     session, actor = db(), current_actor()
     known = _known_keys(session, actor, items)
-    return [_run_item(session, actor, item, known) for item in items]
+    results: list[dict[str, Any]] = [{}] * len(items)
+    work: list[_Work] = []
+    later: list[int] = []
+    keys: set[str] = set()
+    for index, raw in enumerate(items):
+        try:
+            item = _parse_item(raw)
+            digest = _item_digest(item)
+            if item.key is not None and item.key in known:
+                results[index] = _replayed(item.ref, known[item.key], digest)
+                continue
+        except ApiProblem as exc:
+            results[index] = _failed(_ref(raw), exc)
+            continue
+        if item.key is not None and item.key in keys:
+            later.append(index)
+            continue
+        keys.add(item.key) if item.key is not None else None
+        work.append(_Work(index, item, digest))
+    with contextlib.ExitStack() as spools:
+        work = [w for w in work if _checked(spools, w, results)]
+        work = _claim(session, actor, work, results)
+        outcomes = submit_many(session, actor, [(w.meta, w.files) for w in work])  # type: ignore[misc]
+        _finish(session, work, outcomes, results, known if later else None)
+    for index in later:
+        results[index] = _run_item(session, actor, items[index], known)
+    return results
+
+
+def _ref(raw: Any) -> str | None:
+    return raw.get("ref") if isinstance(raw, dict) else None
 
 
 def _items(data: Any) -> list[Any]:
@@ -90,10 +138,98 @@ def _known_keys(session: Session, actor: Actor, items: list[Any]) -> dict[str, I
     return {r.key: r for r in session.scalars(stmt)}
 
 
+def _checked(spools: contextlib.ExitStack, work: _Work, results: list[dict[str, Any]]) -> bool:
+    """Decode and check an item's metadata and files (kept open in `spools`); False if bad."""
+    try:
+        uploads = [
+            (f["filename"], io.BytesIO(_decode(f, i))) for i, f in enumerate(work.item.files)
+        ]
+        work.meta, work.files = spools.enter_context(checked_input(work.item.metadata, uploads))
+    except ApiProblem as exc:
+        results[work.index] = _failed(work.item.ref, exc)
+        return False
+    return True
+
+
+def _claim(
+    session: Session, actor: Actor, work: list[_Work], results: list[dict[str, Any]]
+) -> list[_Work]:
+    """Claim the items' keys at once; an item whose key another request holds answers with
+    that request's result (or 409) instead of running."""
+    assert actor.client_id is not None
+    keyed = [w for w in work if w.item.key is not None]
+    pairs = [(w.item.key, w.digest) for w in keyed if w.item.key is not None]
+    for w, claim in zip(keyed, batch_keys.claim_keys(session, actor.client_id, pairs), strict=True):
+        w.claim = claim
+        if claim is None and w.item.key is not None:
+            try:
+                winner = idem.winner(session, actor.client_id, w.item.key, w.digest)
+                results[w.index] = _replayed(w.item.ref, winner, w.digest)
+            except ApiProblem as exc:
+                results[w.index] = _failed(w.item.ref, exc)
+    return [w for w in work if w.item.key is None or w.claim is not None]
+
+
+def _finish(
+    session: Session,
+    work: list[_Work],
+    outcomes: list[ItemResult],
+    results: list[dict[str, Any]],
+    known: dict[str, IdempotencyRecord] | None,
+) -> None:
+    """Each item's result; answers filed under the claimed keys, failed items' claims released
+    (and, when later items repeat a key, the answers added to `known` for them)."""
+    answers: list[tuple[uuid.UUID, dict[str, Any]]] = []
+    released: list[uuid.UUID] = []
+    for w, outcome in zip(work, outcomes, strict=True):
+        if outcome.delivered is None:
+            results[w.index] = _failed(w.item.ref, _problem(outcome.error))
+            if w.claim is not None:
+                released.append(w.claim)
+            continue
+        body = _summary(outcome.delivered)
+        results[w.index] = _created(w.item.ref, 201, body)
+        if w.claim is not None and w.item.key is not None:
+            answers.append((w.claim, body))
+            if known is not None:
+                known[w.item.key] = IdempotencyRecord(
+                    key=w.item.key, request_hash=w.digest, status_code=201, response=body
+                )
+    batch_keys.file_answers(session, answers)
+    batch_keys.release(session, released)
+
+
+def _problem(error: Exception | None) -> ApiProblem:
+    if isinstance(error, InvalidInput):
+        return from_invalid_input(error)
+    return not_found()
+
+
+def _summary(delivered: Delivered) -> dict[str, Any]:
+    """The answer to a new delivery, as `delivery_summary` gives it for a single one."""
+    delivery_id, case_id = delivered.delivery_id, delivered.case_id
+    return {
+        "delivery_id": str(delivery_id),
+        "case_id": str(case_id),
+        "case_reference": delivered.case_reference,
+        "status": delivered.status.value,
+        "available_at": iso(delivered.available_at),
+        "links": {
+            "self": url_for("api.get_delivery", delivery_id=delivery_id),
+            "receipt": url_for("api.delivery_receipt", delivery_id=delivery_id),
+            "withdraw": url_for("api.withdraw", delivery_id=delivery_id),
+            "case": url_for("api.get_case_view", case_id=case_id),
+            "events": url_for("api.case_events", case_id=case_id),
+            "messages": url_for("api.case_messages_view", case_id=case_id),
+        },
+    }
+
+
 def _run_item(
     session: Session, actor: Actor, raw: Any, known: dict[str, IdempotencyRecord]
 ) -> dict[str, Any]:
-    ref = raw.get("ref") if isinstance(raw, dict) else None
+    """One item on its own, as a retry of an earlier item with the same key runs."""
+    ref = _ref(raw)
     client_id = actor.client_id
     assert client_id is not None
     try:
@@ -101,7 +237,7 @@ def _run_item(
         digest = _item_digest(item)
         if item.key is not None and item.key in known:
             return _replayed(ref, known[item.key], digest)
-        with item_savepoint(session):
+        with savepoint(session):
             claimed = None
             if item.key is not None:
                 claimed = idem.claim(session, client_id, item.key, digest)
@@ -179,28 +315,3 @@ def _created(ref: str | None, status: int, body: dict[str, Any]) -> dict[str, An
 
 def _failed(ref: str | None, problem: ApiProblem) -> dict[str, Any]:
     return {"ref": ref, "status": problem.status, "problem": problem.as_json()}
-
-
-@contextlib.contextmanager
-def item_savepoint(session: Session) -> Iterator[None]:
-    """One item's unit of work: on an error its rows roll back to the savepoint, and the objects
-    it stored and the jobs it queued are dropped as a whole transaction's would be."""
-    stored = session.info.setdefault("stored_keys", [])
-    jobs = session.info.setdefault("pending_jobs", [])
-    stored_mark, jobs_mark = len(stored), len(jobs)
-    nested = session.begin_nested()
-    try:
-        yield
-        nested.commit()
-    except BaseException:
-        nested.rollback()
-        orphans = stored[stored_mark:]
-        del stored[stored_mark:]
-        del jobs[jobs_mark:]
-        objects = objects_of(session)
-        for key in orphans:
-            try:
-                objects.delete(key)
-            except OSError:
-                log.warning("could not remove orphaned object %s", key)
-        raise

@@ -19,7 +19,8 @@ from app.api.problems import ApiProblem, ValidationFailed
 from casefiles.documents import CheckedFile, Upload, check_upload
 from directory.actors import Actor
 from directory.errors import InvalidInput
-from directory.operations import find_party_by_number
+from directory.operations import find_parties_by_number, find_party_by_number, party_number
+from mailbox.bulk import ItemResult, Letter, deliver_many
 from mailbox.models import Delivery
 from mailbox.operations import RecipientNotReachable, deliver
 from mailbox.replies import answer_in_case
@@ -165,3 +166,37 @@ def submit(
         body=meta.body,
         options=meta.options,
     )
+
+
+def submit_many(
+    session: Session, actor: Actor, inputs: Sequence[tuple[Metadata, Sequence[CheckedFile]]]
+) -> list[ItemResult]:
+    """Deliver many checked inputs as one mailing (recipients looked up in one query)."""
+    numbers: list[tuple[str, str] | InvalidInput] = []
+    for meta, _ in inputs:
+        who = meta.recipient
+        try:
+            numbers.append(
+                party_number(ahvn13=who.ahvn13 if who else None, uid=who.uid if who else None)
+            )
+        except InvalidInput as exc:
+            numbers.append(exc)
+    wanted = [n for n in numbers if not isinstance(n, InvalidInput)]
+    parties = find_parties_by_number(session, actor, wanted)
+    results: list[ItemResult | None] = [None] * len(inputs)
+    letters: list[tuple[int, Letter]] = []
+    for i, ((meta, files), number) in enumerate(zip(inputs, numbers, strict=True)):
+        if isinstance(number, InvalidInput):
+            results[i] = ItemResult(error=number)
+        elif number not in parties:
+            # Not registered means no account: as unreachable as a refused consent (paper).
+            results[i] = ItemResult(error=RecipientNotReachable())
+        else:
+            letter = Letter(
+                parties[number].id, meta.kind, meta.subject, files, meta.body, meta.options
+            )
+            letters.append((i, letter))
+    delivered = deliver_many(session, actor, [letter for _, letter in letters])
+    for (i, _), result in zip(letters, delivered, strict=True):
+        results[i] = result
+    return [r if r is not None else ItemResult() for r in results]

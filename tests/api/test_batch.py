@@ -7,10 +7,10 @@ import io
 import pytest
 from sqlalchemy import select
 
-from app.api.batch import item_savepoint
 from casefiles.models import CaseFile
 from mailbox.models import Delivery
 from storage.blobs import Blob, store_blob
+from storage.blobs import savepoint as item_savepoint
 from tests.api.support import assert_problem, b64, counts, error_fields, letter
 from tests.conftest import make_pdf
 
