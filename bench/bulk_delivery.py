@@ -50,6 +50,9 @@ def main() -> int:
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class")
     parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
     parser.add_argument("--keep", action="store_true", help="keep database and folder")
+    parser.add_argument(
+        "--trace", action="store_true", help="print each request's duration every 10 batches"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="portal-bench-", dir=ROOT.parent))  # the project's disk
@@ -69,7 +72,7 @@ def main() -> int:
         server, port = _start_gunicorn(env, args, work)
 
         print(f"delivering {args.n} letters in {len(bodies)} requests ...", flush=True)
-        seconds = _deliver(port, world["api_key"], bodies, args.clients)
+        seconds = _deliver(port, world["api_key"], bodies, args.clients, args.trace)
         del bodies
         rows = _count_rows(runtime)
         _stop(server)
@@ -156,9 +159,12 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
     server.wait(30)
 
 
-def _deliver(port: int, api_key: str, bodies: list[bytes], clients: int) -> float:
+def _deliver(
+    port: int, api_key: str, bodies: list[bytes], clients: int, trace: bool = False
+) -> float:
     """POST every body over `clients` keep-alive connections; the wall-clock seconds."""
     queue = iter(range(len(bodies)))
+    durations: list[float] = []
     lock = threading.Lock()
     errors: list[str] = []
     headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
@@ -170,9 +176,20 @@ def _deliver(port: int, api_key: str, bodies: list[bytes], clients: int) -> floa
                 index = next(queue, None)
             if index is None or errors:
                 break
+            sent = time.perf_counter()
             conn.request("POST", "/api/v1/deliveries/batch", body=bodies[index], headers=headers)
             response = conn.getresponse()
             payload = response.read()
+            if trace:
+                with lock:
+                    durations.append(time.perf_counter() - sent)
+                    if len(durations) % 10 == 0:  # every 10 batches: each one's seconds
+                        print(
+                            f"  batches {len(durations) - 9:4d}-{len(durations):4d} "
+                            f"(+{time.perf_counter() - started:6.1f} s): "
+                            + " ".join(f"{d:.2f}" for d in durations[-10:]),
+                            flush=True,
+                        )
             if response.status != 200:
                 errors.append(f"request {index}: HTTP {response.status} {payload[:500]!r}")
                 continue

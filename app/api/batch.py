@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import request, url_for
-from sqlalchemy import select
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -132,9 +133,15 @@ def _known_keys(session: Session, actor: Actor, items: list[Any]) -> dict[str, I
     keys = {k for k in keys if isinstance(k, str)}
     if not keys:
         return {}
-    stmt = select(IdempotencyRecord).where(
-        IdempotencyRecord.client_id == actor.client_id, IdempotencyRecord.key.in_(keys)
-    )
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter, not an IN list of 1000 parameters: psycopg prepares a statement
+        # it has run five times, and with the IN list the prepared lookup then took time in
+        # proportion to all of the client's records (0.6 s a batch from ~23,000 on, growing
+        # with every batch of a mailing); `= ANY(array)` stays ~4 ms.
+        wanted = IdempotencyRecord.key == any_(bindparam("keys", sorted(keys), ARRAY(String)))
+    else:
+        wanted = IdempotencyRecord.key.in_(keys)
+    stmt = select(IdempotencyRecord).where(IdempotencyRecord.client_id == actor.client_id, wanted)
     return {r.key: r for r in session.scalars(stmt)}
 
 

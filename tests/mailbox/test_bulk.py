@@ -249,8 +249,16 @@ def test_a_batch_sends_every_notice_with_one_job(api, demo, runtime, smtp_messag
         for n, who in enumerate(["resident", "other_resident", "resident"])
     ]
     response = api.post_json("/deliveries/batch", {"items": items})
-    assert [r["status"] for r in response.get_json()["results"]] == [201, 201, 201]
-    notices = wait_for(lambda: len(smtp_messages) >= 3 and list(smtp_messages))
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 201]
+    # Match by Message-ID: a late notice of an earlier test must not count here.
+    wanted = {f"<delivery-{r['delivery_id']}@portal.lu.ch>" for r in results}
+
+    def ours():
+        found = [m for m in list(smtp_messages) if m["Message-ID"] in wanted]
+        return found if len(found) >= 3 else None
+
+    notices = wait_for(ours, timeout=30)
     assert len(notices) == 3
     recipients = sorted(m["To"].addresses[0].addr_spec for m in notices)
     assert recipients == sorted([demo["resident"]["login"]] * 2 + [demo["other_resident"]["login"]])
