@@ -101,29 +101,24 @@ def portal_config(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) ->
 
 
 @pytest.fixture(scope="session")
-def runtime(portal_config: Config) -> Iterator[Runtime]:
+def runtime(portal_config: Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    """The session's portal services; in the services profile with a real `portal worker`
+    process (started from another directory), so every job any test enqueues gets done."""
     rt = Runtime(portal_config)
     upgrade(rt.engine)
+    proc = None
+    if rt.queue is not None:
+        cwd = tmp_path_factory.mktemp("elsewhere")
+        proc = services.start_worker(rt.config.as_env(), cwd, cwd / "worker.log")
     yield rt
+    if proc is not None:
+        proc.terminate()
+        proc.wait(10)
     rt.close()
 
 
 @pytest.fixture(scope="session")
-def worker(runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A real `portal worker` process in the services profile; nothing in the embedded one."""
-    if runtime.queue is None:
-        yield
-        return
-    cwd = tmp_path_factory.mktemp("elsewhere")
-    log = cwd / "worker.log"
-    proc = services.start_worker(runtime.config.as_env(), cwd, log)
-    yield
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(scope="session")
-def app(runtime: Runtime, worker: None) -> Flask:
+def app(runtime: Runtime) -> Flask:
     application = create_app(runtime.config)
     # Share the session runtime so both see one engine (and tests can reach its services).
     application.extensions["portal"].close()

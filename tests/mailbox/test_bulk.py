@@ -262,6 +262,11 @@ def test_a_batch_sends_every_notice_with_one_job(api, demo, runtime, smtp_messag
     assert len(notices) == 3
     recipients = sorted(m["To"].addresses[0].addr_spec for m in notices)
     assert recipients == sorted([demo["resident"]["login"]] * 2 + [demo["other_resident"]["login"]])
-    with runtime.sessions() as session:
-        sent = session.scalars(select(Delivery.notice_sent_at)).all()
-    assert len(sent) == 3 and all(sent)
+
+    # The job commits notice_sent_at just after each e-mail left: wait for the last commit.
+    def all_marked():
+        with runtime.sessions() as session:
+            sent = session.scalars(select(Delivery.notice_sent_at)).all()
+        return len(sent) == 3 and all(sent)
+
+    wait_for(all_marked)
