@@ -43,7 +43,8 @@ class Config:
             "kek": _env("KEK"),
             "secret_key": _env("SECRET_KEY"),
             "max_upload_mb": int(_env("MAX_UPLOAD_MB", "20")),  # type: ignore[arg-type]
-            "base_url": _env("BASE_URL", "http://127.0.0.1:5000"),
+            # The demo serves on PORT (make run), so its links and printed URL follow it.
+            "base_url": _env("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT') or 5000}"),
             "queue_name": _env("QUEUE", "portal"),
             "smtp_url": _env("SMTP_URL"),
             "mail_from": _env("MAIL_FROM", "Einwohnerportal Luzern <no-reply@portal.lu.ch>"),
