@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from casefiles.errors import NotFound
-from casefiles.models import DocumentVersion
-from casefiles.operations import get_version
+from casefiles.models import Document, DocumentVersion, JournalEntry
+from casefiles.operations import get_case, get_version
 from directory.actors import AccessDenied, Actor
-from directory.models import Role
+from directory.models import Authority, Role
 from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
 
 
@@ -56,8 +56,6 @@ def inbox(session: Session, actor: Actor, filters: InboxFilter | None = None) ->
 
 def inbox_senders(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]:
     """The authorities that have delivered to the resident (for the inbox filter)."""
-    from directory.models import Authority
-
     actor.require(Role.RESIDENT)
     stmt = (
         select(Authority.id, Authority.name)
@@ -109,8 +107,6 @@ def sent_deliveries(
 
 def case_messages(session: Session, actor: Actor, case_id: uuid.UUID) -> list[Message]:
     """The messages of a case file the actor may see, oldest first."""
-    from casefiles.operations import get_case
-
     case = get_case(session, actor, case_id)
     stmt = (
         select(Message)
@@ -194,8 +190,6 @@ class ReceiptFiles:
 def receipt_files(session: Session, delivery: Delivery) -> ReceiptFiles | None:
     """The receipt documents once the receipt job has filed them (the caller has checked access
     to the delivery)."""
-    from casefiles.models import Document, JournalEntry
-
     if delivery.receipt_document_id is None:
         return None
     entry = session.scalars(

@@ -98,8 +98,6 @@ def _deliver_from_form(me: Actor, form: dict[str, object]) -> Delivery:
         reply_allowed=bool(form["reply_allowed"]),
         seal=bool(form["seal"]),
     )
-    if not str(form["subject"]).strip():
-        raise InvalidInput("subject", "A subject is required.")
     with uploaded_files("files") as files:
         return deliver(
             session,
