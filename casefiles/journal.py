@@ -96,8 +96,13 @@ def record(
     session: Session, case: CaseFile, actor: Actor, action: str, payload: dict[str, Any]
 ) -> JournalEntry:
     """Append a signed entry to a case file's journal, in the caller's transaction."""
-    # Lock the case row so that two writers cannot both append after the same head.
-    session.execute(select(CaseFile.id).where(CaseFile.id == case.id).with_for_update())
+    # Lock the case row so that two writers cannot both append after the same head. FOR NO KEY
+    # UPDATE (PostgreSQL), not FOR UPDATE: a writer that has already inserted a row referencing
+    # the case (a document, a message) holds a KEY SHARE lock on it, and two such writers asking
+    # for FOR UPDATE would deadlock. NO KEY UPDATE does not conflict with KEY SHARE.
+    session.execute(
+        select(CaseFile.id).where(CaseFile.id == case.id).with_for_update(key_share=True)
+    )
     session.refresh(case, attribute_names=["head_seq", "head_hash"])
     prev_hash = case.head_hash or GENESIS
     entry = JournalEntry(

@@ -39,7 +39,7 @@ def receipt_entry(session: Session, delivery: Delivery) -> JournalEntry | None:
 def issue_receipt(session: Session, delivery_id: str) -> None:
     """File the receipt in the case file: a PAdES-sealed PDF and a signed JSON (JWS)."""
     # The row lock makes a second run (a retry, a recovered job) wait and then find it done.
-    delivery = session.get(Delivery, uuid.UUID(delivery_id), with_for_update=True)
+    delivery = session.get(Delivery, uuid.UUID(delivery_id), with_for_update={"key_share": True})
     if delivery is None or delivery.receipt_document_id is not None:
         return
     if delivery.status not in DELIVERED:

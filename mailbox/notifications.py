@@ -44,7 +44,7 @@ PORTAL_NAME = "Einwohnerportal Luzern"
 def send_delivery_notice(session: Session, delivery_id: uuid.UUID) -> None:
     """Tell the recipient by e-mail that a delivery waits; at most once per delivery."""
     # The row lock makes a concurrent second run wait, then find notice_sent_at set.
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    delivery = session.get(Delivery, delivery_id, with_for_update={"key_share": True})
     if delivery is None or delivery.notice_sent_at is not None:
         return
     if delivery.status != DeliveryStatus.AVAILABLE or not delivery.recipient.email:

@@ -245,5 +245,6 @@ def sweep_deemed_deliveries(session: Session, as_of: dt.datetime, limit: int = 5
 
 
 def _lock(session: Session, delivery: Delivery) -> None:
-    # Opening, withdrawing and the sweep race for the same row; the lock lets one win cleanly.
-    session.refresh(delivery, with_for_update=True)
+    # Opening, withdrawing and the sweep race for the same row; the lock lets one win cleanly
+    # (NO KEY UPDATE, like the journal lock: rows referencing the delivery do not block it).
+    session.refresh(delivery, with_for_update={"key_share": True})

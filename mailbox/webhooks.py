@@ -70,7 +70,7 @@ def post_event(session: Session, event_id: uuid.UUID) -> None:
     next_attempt_at on the row): the caller commits that record and lets the job be retried.
     """
     # The row lock makes a concurrent second run wait, then find delivered_at set.
-    event = session.get(WebhookEvent, event_id, with_for_update=True)
+    event = session.get(WebhookEvent, event_id, with_for_update={"key_share": True})
     if event is None or event.delivered_at is not None or event.attempts >= MAX_ATTEMPTS:
         return
     client = session.get_one(ApiClient, event.client_id)
