@@ -1,4 +1,4 @@
-"""The `portal` command: demo, serve, worker, verify, db."""
+"""The `portal` command: demo, serve, worker, verify, db, jobs, deliveries, storage."""
 
 from __future__ import annotations
 
@@ -272,6 +272,45 @@ def deliveries_sweep(as_of: str | None) -> None:
         if done < 500:
             break
     click.echo(f"{total} deliveries now count as delivered (as of {moment.isoformat()})")
+
+
+@cli.group(help="The object store.")
+def storage() -> None:
+    pass
+
+
+@storage.command(
+    "gc", help="Delete stored objects that no row points at (left by processes that died)."
+)
+@click.option(
+    "--older-than-hours",
+    "hours",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Leave younger objects alone: their transaction may still be running.",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def storage_gc(hours: float, dry_run: bool) -> None:
+    import datetime as dt
+
+    from storage.gc import collect_garbage
+
+    runtime = _runtime()
+    report = collect_garbage(
+        runtime.sessions,
+        runtime.objects.store,
+        grace=dt.timedelta(hours=hours),
+        dry_run=dry_run,
+    )
+    for key in report.orphans:
+        click.echo(f"{'orphan' if dry_run else 'deleted'} {key}")
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(
+        f"{report.scanned} object(s) scanned, {len(report.orphans)} orphaned ({verb}), "
+        f"{report.too_young} orphaned but younger than {hours:g} h (kept), "
+        f"{report.temporary_files} stale temporary file(s) removed"
+    )
 
 
 def main() -> None:

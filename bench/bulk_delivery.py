@@ -145,9 +145,12 @@ def _start_gunicorn(
         "wsgi:app",
     ]
     log = (work / "gunicorn.log").open("wb")
+    ready = work / "ready"
+    ready.mkdir()
+    env = env | {"BENCH_READY_DIR": str(ready)}
     server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
-    while not _listening(f"127.0.0.1:{port}"):
+    while not _listening(f"127.0.0.1:{port}") or len(list(ready.iterdir())) < args.workers:
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"gunicorn did not start, see {work / 'gunicorn.log'}")
         time.sleep(0.1)

@@ -32,10 +32,10 @@ _FIXED = 24 + 16 + 16 + 4 + 8  # tuple header, two uuids, an int, a timestamp
 def write_files(folder: Path, contents: list[bytes]) -> float:
     """Seconds to store `contents` with FolderStore.put, one durable put after the other."""
     store = FolderStore(folder)
-    keys = [(n[:2], n[2:4], n) for n in (uuid.uuid4().hex for _ in contents)]
+    keys = [f"{n[:3]}/{n}" for n in (uuid.uuid4().hex for _ in contents)]  # as EncryptedObjects
     started = time.perf_counter()
-    for (a, b, name), data in zip(keys, contents, strict=True):
-        store.put(f"{a}/{b}/{name}", io.BytesIO(data))
+    for key, data in zip(keys, contents, strict=True):
+        store.put(key, io.BytesIO(data))
     return time.perf_counter() - started
 
 

@@ -7,6 +7,7 @@ any other backend failure, ValueError for bad keys and URLs.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,14 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from storage.durable import fsync_dirs, make_dirs, sync_dirs, sync_files, write_temp
+from storage.durable import (
+    TEMP_PREFIX,
+    fsync_dirs,
+    make_dirs,
+    sync_dirs,
+    sync_files,
+    write_temp,
+)
 
 __all__ = ["FolderStore", "ObjectStore", "S3Store", "check_key", "open_store"]
 
@@ -41,6 +49,10 @@ class ObjectStore(Protocol):
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def iter_keys(self, prefix: str = "") -> Iterator[str]: ...
+    # Keys with their last modification (UTC), in the same order.
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, dt.datetime]]: ...
+    # Leftovers of puts that died midway, older than `before`; how many were removed.
+    def remove_stale_temps(self, before: dt.datetime) -> int: ...
 
 
 def check_key(key: str, *, prefix: bool = False) -> None:
@@ -122,12 +134,23 @@ class FolderStore:
         return self._path(key).is_file()
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self._entries(prefix))
+
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, dt.datetime]]:
+        for key, entry in self._entries(prefix):
+            with suppress(FileNotFoundError):  # deleted since it was listed
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+                yield key, dt.datetime.fromtimestamp(mtime, dt.UTC)
+
+    def _entries(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
         check_key(prefix, prefix=True)
         folder, _, _ = prefix.rpartition("/")
         base = self.root.joinpath(*folder.split("/")) if folder else self.root
         return self._walk(base, f"{folder}/" if folder else "", prefix)
 
-    def _walk(self, directory: Path, key_prefix: str, prefix: str) -> Iterator[str]:
+    def _walk(
+        self, directory: Path, key_prefix: str, prefix: str
+    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
         try:
             with os.scandir(directory) as it:
                 entries = [e for e in it if not e.name.startswith(".")]
@@ -141,7 +164,22 @@ class FolderStore:
                 if key.startswith(prefix) or prefix.startswith(key):
                     yield from self._walk(Path(entry.path), key, prefix)
             elif entry.is_file() and key.startswith(prefix):
-                yield key
+                yield key, entry
+
+    def remove_stale_temps(self, before: dt.datetime) -> int:
+        """Delete temporary files of puts that died before their rename, last written before
+        `before`; how many. A live put's temporary file is seconds old."""
+        removed = 0
+        for directory, _, files in os.walk(self.root):
+            for name in files:
+                if not name.startswith(TEMP_PREFIX):
+                    continue
+                path = os.path.join(directory, name)
+                with suppress(FileNotFoundError):
+                    if os.stat(path).st_mtime < before.timestamp():
+                        os.unlink(path)
+                        removed += 1
+        return removed
 
 
 class _S3Reader(io.RawIOBase):
@@ -243,14 +281,23 @@ class S3Store:
         return True
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        return (key for key, _ in self.iter_objects(prefix))
+
+    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, dt.datetime]]:
         check_key(prefix, prefix=True)  # now, not on the first next()
         return self._list(prefix)
 
-    def _list(self, prefix: str) -> Iterator[str]:
+    def _list(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
         with self._errors("listing", prefix + "*"):
             for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
                 if item.object_name is not None and not item.is_dir:
-                    yield item.object_name
+                    modified = item.last_modified or dt.datetime.now(dt.UTC)
+                    yield item.object_name, modified.astimezone(dt.UTC)
+
+    def remove_stale_temps(self, before: dt.datetime) -> int:
+        """Nothing to do: an S3 PUT leaves no partial object (abandoned multipart uploads are
+        the bucket's lifecycle rule's to expire)."""
+        return 0
 
 
 def open_store(url: str) -> ObjectStore:

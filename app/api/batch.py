@@ -9,7 +9,6 @@ last, on its own, and so replays the earlier one's answer as any retry would.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
 import io
@@ -19,7 +18,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import request, url_for
+import pybase64
+from flask import request
 from sqlalchemy import String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ from app.api.auth import current_actor
 from app.api.intake import checked_input, read_json_body, submit, submit_many
 from app.api.metadata import Metadata
 from app.api.problems import ApiProblem, ValidationFailed, from_invalid_input, not_found
-from app.api.representations import delivery_summary, iso
+from app.api.representations import delivery_summary, iso, links
 from app.web import db
 from casefiles.documents import CheckedFile
 from directory.actors import AccessDenied, Actor
@@ -221,14 +221,7 @@ def _summary(delivered: Delivered) -> dict[str, Any]:
         "case_reference": delivered.case_reference,
         "status": delivered.status.value,
         "available_at": iso(delivered.available_at),
-        "links": {
-            "self": url_for("api.get_delivery", delivery_id=delivery_id),
-            "receipt": url_for("api.delivery_receipt", delivery_id=delivery_id),
-            "withdraw": url_for("api.withdraw", delivery_id=delivery_id),
-            "case": url_for("api.get_case_view", case_id=case_id),
-            "events": url_for("api.case_events", case_id=case_id),
-            "messages": url_for("api.case_messages_view", case_id=case_id),
-        },
+        "links": links(delivery_id, case_id),
     }
 
 
@@ -296,15 +289,19 @@ def _parse_item(raw: Any) -> Item:
 
 
 def _item_digest(item: Item) -> str:
+    # The documents go into the hash as sent, not through json.dumps: escaping 40 KB of base64
+    # again cost as much as decoding it.
     digest = idem.Digest("batch item")
-    canonical = {"metadata": item.metadata, "files": item.files}
-    digest.add(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode())
+    digest.add(json.dumps(item.metadata, sort_keys=True, separators=(",", ":")).encode())
+    for file in item.files:
+        digest.add(file["filename"].encode())
+        digest.add(file["content_base64"].encode())
     return digest.hexdigest()
 
 
 def _decode(file: dict[str, str], i: int) -> bytes:
     try:
-        return base64.b64decode(file["content_base64"], validate=True)
+        return pybase64.b64decode(file["content_base64"], validate=True)  # SIMD: ~40x faster
     except (binascii.Error, ValueError):
         raise ValidationFailed([(f"files[{i}].content_base64", "is not valid base64")]) from None
 

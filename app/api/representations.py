@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
-from flask import url_for
+from flask import g, url_for
 
 from casefiles.models import CaseFile, Document, JournalEntry
 from directory.models import Party
@@ -52,15 +53,41 @@ def iso(value: dt.datetime | dt.date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+_DELIVERY_LINKS = {
+    "self": "api.get_delivery",
+    "receipt": "api.delivery_receipt",
+    "withdraw": "api.withdraw",
+}
+_CASE_LINKS = {
+    "case": "api.get_case_view",
+    "events": "api.case_events",
+    "messages": "api.case_messages_view",
+}
+_PLACEHOLDER = uuid.UUID(int=0)
+
+
 def delivery_links(delivery: Delivery) -> dict[str, str]:
-    case_id = delivery.message.case_id
+    return links(delivery.id, delivery.message.case_id)
+
+
+def links(delivery_id: uuid.UUID, case_id: uuid.UUID) -> dict[str, str]:
+    """The links of a delivery's answer. The URLs are built once a request with a placeholder
+    id and filled in by replacing it: a batch answers 1000 deliveries, and six url_for calls
+    each cost ~0.1 s of it."""
+    templates = g.get("delivery_link_templates")
+    if templates is None:
+        templates = {
+            name: (url_for(endpoint, delivery_id=_PLACEHOLDER), True)
+            for name, endpoint in _DELIVERY_LINKS.items()
+        } | {
+            name: (url_for(endpoint, case_id=_PLACEHOLDER), False)
+            for name, endpoint in _CASE_LINKS.items()
+        }
+        g.delivery_link_templates = templates
+    placeholder, ids = str(_PLACEHOLDER), (str(delivery_id), str(case_id))
     return {
-        "self": url_for("api.get_delivery", delivery_id=delivery.id),
-        "receipt": url_for("api.delivery_receipt", delivery_id=delivery.id),
-        "withdraw": url_for("api.withdraw", delivery_id=delivery.id),
-        "case": url_for("api.get_case_view", case_id=case_id),
-        "events": url_for("api.case_events", case_id=case_id),
-        "messages": url_for("api.case_messages_view", case_id=case_id),
+        name: url.replace(placeholder, ids[0] if of_delivery else ids[1])
+        for name, (url, of_delivery) in templates.items()
     }
 
 

@@ -75,8 +75,8 @@ def test_round_trip(objects: EncryptedObjects, kek: KeyEncryptionKey, size: int)
 
     assert plaintext(objects, stored) == data
     assert stored.backend == objects.store.backend
-    assert re.fullmatch(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{32}", stored.key)
-    assert stored.key.split("/")[2].startswith(stored.key[:2] + stored.key[3:5])
+    assert re.fullmatch(r"[0-9a-f]{3}/[0-9a-f]{32}", stored.key)
+    assert stored.key.split("/")[1].startswith(stored.key[:3])
     assert stored.size == size
     assert stored.sha256 == hashlib.sha256(data).hexdigest()
     assert stored.kek_id == kek.key_id

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import socket
+import time
 import traceback
 from pathlib import Path
 
@@ -116,6 +118,17 @@ def test_iter_keys_in_lexicographic_order(store: ObjectStore) -> None:
     assert list(store.iter_keys("zz/")) == []
 
 
+def test_iter_objects_gives_keys_with_their_modification_time(store: ObjectStore) -> None:
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(seconds=1)
+    for key in ("b/2", "a/1"):
+        store.put(key, io.BytesIO(b"x"))
+    listed = list(store.iter_objects())
+    assert [key for key, _ in listed] == ["a/1", "b/2"] == list(store.iter_keys())
+    for _, modified in listed:
+        assert modified.tzinfo is not None
+        assert before <= modified <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+
+
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_bad_keys_are_rejected(store: ObjectStore, key: str) -> None:
     with pytest.raises(ValueError):
@@ -148,6 +161,19 @@ def test_stray_temporary_files_are_not_objects(folder_store: FolderStore) -> Non
     folder_store.put("ab/k", io.BytesIO(b"x"))
     (folder_store.root / "ab" / ".put-crashed").write_bytes(b"half")
     assert list(folder_store.iter_keys()) == ["ab/k"]
+
+
+def test_stale_temporary_files_are_removed_young_ones_kept(folder_store: FolderStore) -> None:
+    folder_store.put("ab/k", io.BytesIO(b"x"))
+    stale, young = folder_store.root / "ab" / ".put-crashed", folder_store.root / ".put-running"
+    stale.write_bytes(b"half")
+    young.write_bytes(b"being written")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    assert folder_store.remove_stale_temps(cutoff) == 1
+    assert not stale.exists() and young.exists()
+    assert read_all(folder_store, "ab/k") == b"x"
 
 
 def test_folder_is_not_an_object(folder_store: FolderStore) -> None:
