@@ -8,18 +8,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app import web
 from app.config import Config
 from app.runtime import Runtime
+from storage.db import is_transient
 
 log = logging.getLogger(__name__)
+# A conflict or a database that is briefly away: the request can be sent again in a moment.
+RETRY_AFTER = {"Retry-After": "1"}
 
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
@@ -78,6 +82,8 @@ def _init_login(app: Flask) -> None:
     def load_user(user_id: str) -> web.User | None:
         from directory.operations import get_account
 
+        if g.get("database_unavailable"):
+            return None  # the error page must not meet the failing database again
         try:
             account = get_account(web.db(), uuid.UUID(user_id))
         except ValueError:
@@ -118,6 +124,16 @@ def _init_errors(app: Flask) -> None:
         }
         message = messages.get(code, error.description or "")
         return render_template("error.html", code=code, message=message), code
+
+    @app.errorhandler(OperationalError)
+    def _database(error: OperationalError) -> tuple[str, int, dict[str, str]]:
+        if is_transient(error):
+            log.warning("database conflict on %s %s: %s", request.method, request.path, error.orig)
+        else:
+            log.exception("database unavailable on %s %s", request.method, request.path)
+        message = _("The portal is busy right now. Nothing was saved. Please try again.")
+        g.database_unavailable = True  # the page is rendered as for a visitor (see load_user)
+        return render_template("error.html", code=503, message=message), 503, RETRY_AFTER
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[str, int]:

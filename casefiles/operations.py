@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session, selectinload
 
 from casefiles.documents import CheckedFile
@@ -144,7 +144,7 @@ def add_document(
     return version
 
 
-def visible_cases(actor: Actor) -> Select[tuple[CaseFile]]:
+def visible_cases(actor: Actor) -> Select[CaseFile]:
     """The case files this actor may see, as a query to refine."""
     stmt = select(CaseFile)
     if actor.role == Role.RESIDENT:
@@ -154,7 +154,7 @@ def visible_cases(actor: Actor) -> Select[tuple[CaseFile]]:
         return stmt.where(CaseFile.authority_id == actor.authority_id)
     if actor.role == Role.ARCHIVIST:
         return stmt
-    return stmt.where(False)
+    return stmt.where(false())
 
 
 def list_cases(session: Session, actor: Actor, limit: int = 200) -> list[CaseFile]:

@@ -143,3 +143,14 @@ class Account(Base):
 
     party: Mapped[Party | None] = relationship()
     authority: Mapped[Authority | None] = relationship()
+
+
+class LoginFailures(Base):
+    """Consecutive failed logins with one login name (its hash), and its block (throttle.py)."""
+
+    __tablename__ = "login_failures"
+
+    login_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -249,7 +249,10 @@ def _rows_of(
         documents.append(document["id"])
     message = message_values(case["id"], authority, actor, c.kind, c.subject, c.letter.body)
     rows[Message].append(message | {"created_at": now})
-    rows[MessageDocument] += [{"message_id": message["id"], "document_id": d} for d in documents]
+    rows[MessageDocument] += [
+        {"message_id": message["id"], "document_id": d, "position": n}
+        for n, d in enumerate(documents)
+    ]
     options = c.letter.options
     delivery = accepted_values(message["id"], c.recipient, authority, actor, options, now)
     journal.append(

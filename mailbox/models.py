@@ -60,7 +60,9 @@ class Message(Base):
     case: Mapped[CaseFile] = relationship()
     sender: Mapped[Authority] = relationship()
     sender_party: Mapped[Party | None] = relationship()
-    documents: Mapped[list[Document]] = relationship(secondary="message_documents")
+    documents: Mapped[list[Document]] = relationship(
+        secondary="message_documents", order_by="MessageDocument.position"
+    )
     delivery: Mapped[Delivery | None] = relationship(back_populates="message")
 
 
@@ -69,6 +71,8 @@ class MessageDocument(Base):
 
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), primary_key=True)
     document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    # The order the sender gave: the letter first, then its enclosures.
+    position: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Delivery(Base):

@@ -92,7 +92,8 @@ def deliver(
     session.add(message)
     session.flush()
     session.add_all(
-        MessageDocument(message_id=message.id, document_id=v.document_id) for v in versions
+        MessageDocument(message_id=message.id, document_id=v.document_id, position=n)
+        for n, v in enumerate(versions)
     )
     values = accepted_values(message.id, recipient, authority, actor, options, utcnow())
     delivery = Delivery(**values, message=message, recipient=recipient)

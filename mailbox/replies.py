@@ -64,7 +64,8 @@ def send_reply(
     session.add(message)
     session.flush()
     session.add_all(
-        MessageDocument(message_id=message.id, document_id=v.document_id) for v in versions
+        MessageDocument(message_id=message.id, document_id=v.document_id, position=n)
+        for n, v in enumerate(versions)
     )
     record(
         session,

@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -58,12 +59,28 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Errors after which running the whole transaction again can succeed: PostgreSQL's serialization
+# failure, deadlock and lock timeout (`lock_timeout`), and SQLite's busy database.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` is a database conflict that a retry of the transaction may not meet."""
+    if not isinstance(error, OperationalError):
+        return False
+    if getattr(error.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout (threads share it)."""
+    """Create an engine; SQLite gets foreign keys, WAL and a busy timeout (threads share it):
+    30 s unless the URL sets one (`?timeout=SECONDS`)."""
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
-        )
+        connect_args: dict[str, Any] = {"check_same_thread": False}
+        if "timeout" not in make_url(url).query:
+            connect_args["timeout"] = 30
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

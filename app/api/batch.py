@@ -1,4 +1,5 @@
-"""Many deliveries in one request, for mass mailings: documents inline, a result per item.
+"""Many deliveries in one request, for mass mailings: documents inline or referenced (see
+`batch_files`), a result per item.
 
 One transaction for the whole request. Every item is checked first (a bad one gets its problem,
 the others go on), the idempotency keys of the good ones are claimed in one statement, and the
@@ -9,16 +10,13 @@ last, on its own, and so replays the earlier one's answer as any retry would.
 
 from __future__ import annotations
 
-import binascii
 import contextlib
-import io
 import json
 import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import pybase64
 from flask import request
 from sqlalchemy import String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -28,6 +26,7 @@ from werkzeug.wrappers import Response
 from app.api import batch_keys, bp
 from app.api import idempotency as idem
 from app.api.auth import current_actor
+from app.api.batch_files import Documents, add_to_digest, file_errors
 from app.api.intake import checked_input, read_json_body, submit, submit_many
 from app.api.metadata import Metadata
 from app.api.problems import ApiProblem, ValidationFailed, from_invalid_input, not_found
@@ -47,7 +46,6 @@ MAX_ITEMS = 1000
 MAX_BYTES = 128 * 1024 * 1024
 MAX_REF = 200
 ITEM_MEMBERS = frozenset({"ref", "metadata", "files", "idempotency_key"})
-FILE_MEMBERS = frozenset({"filename", "content_base64"})
 
 
 @dataclass
@@ -101,13 +99,14 @@ def run_batch(data: Any) -> list[dict[str, Any]]:
             continue
         keys.add(item.key) if item.key is not None else None
         work.append(_Work(index, item, digest))
+    documents = Documents(session, actor)
     with contextlib.ExitStack() as spools:
-        work = [w for w in work if _checked(spools, w, results)]
+        work = [w for w in work if _checked(spools, documents, w, results)]
         work = _claim(session, actor, work, results)
         outcomes = submit_many(session, actor, [(w.meta, w.files) for w in work])  # type: ignore[misc]
         _finish(session, work, outcomes, results, known if later else None)
     for index in later:
-        results[index] = _run_item(session, actor, items[index], known)
+        results[index] = _run_item(session, actor, documents, items[index], known)
     return results
 
 
@@ -145,12 +144,12 @@ def _known_keys(session: Session, actor: Actor, items: list[Any]) -> dict[str, I
     return {r.key: r for r in session.scalars(stmt)}
 
 
-def _checked(spools: contextlib.ExitStack, work: _Work, results: list[dict[str, Any]]) -> bool:
+def _checked(
+    spools: contextlib.ExitStack, documents: Documents, work: _Work, results: list[dict[str, Any]]
+) -> bool:
     """Decode and check an item's metadata and files (kept open in `spools`); False if bad."""
     try:
-        uploads = [
-            (f["filename"], io.BytesIO(_decode(f, i))) for i, f in enumerate(work.item.files)
-        ]
+        uploads = documents.uploads(work.item.files)
         work.meta, work.files = spools.enter_context(checked_input(work.item.metadata, uploads))
     except ApiProblem as exc:
         results[work.index] = _failed(work.item.ref, exc)
@@ -226,7 +225,11 @@ def _summary(delivered: Delivered) -> dict[str, Any]:
 
 
 def _run_item(
-    session: Session, actor: Actor, raw: Any, known: dict[str, IdempotencyRecord]
+    session: Session,
+    actor: Actor,
+    documents: Documents,
+    raw: Any,
+    known: dict[str, IdempotencyRecord],
 ) -> dict[str, Any]:
     """One item on its own, as a retry of an earlier item with the same key runs."""
     ref = _ref(raw)
@@ -243,8 +246,7 @@ def _run_item(
                 claimed = idem.claim(session, client_id, item.key, digest)
                 if claimed is None:  # a concurrent request holds the key
                     return _replayed(ref, idem.winner(session, client_id, item.key, digest), digest)
-            uploads = [(f["filename"], io.BytesIO(_decode(f, i))) for i, f in enumerate(item.files)]
-            with checked_input(item.metadata, uploads) as (meta, files):
+            with checked_input(item.metadata, documents.uploads(item.files)) as (meta, files):
                 delivery = submit(session, actor, meta, files)
             body = delivery_summary(delivery)
             if claimed is not None:
@@ -272,11 +274,7 @@ def _parse_item(raw: Any) -> Item:
     if not isinstance(files, list) or not files:
         errors.append(("files", "must be a list of at least one document"))
         files = []
-    for i, f in enumerate(files):
-        if not isinstance(f, dict) or set(f) != FILE_MEMBERS:
-            errors.append((f"files[{i}]", "must be an object with filename and content_base64"))
-        elif not all(isinstance(f[name], str) for name in FILE_MEMBERS):
-            errors.append((f"files[{i}]", "filename and content_base64 must be strings"))
+    errors += file_errors(files)
     key = raw.get("idempotency_key")
     if key is not None:
         try:
@@ -289,21 +287,10 @@ def _parse_item(raw: Any) -> Item:
 
 
 def _item_digest(item: Item) -> str:
-    # The documents go into the hash as sent, not through json.dumps: escaping 40 KB of base64
-    # again cost as much as decoding it.
     digest = idem.Digest("batch item")
     digest.add(json.dumps(item.metadata, sort_keys=True, separators=(",", ":")).encode())
-    for file in item.files:
-        digest.add(file["filename"].encode())
-        digest.add(file["content_base64"].encode())
+    add_to_digest(digest, item.files)
     return digest.hexdigest()
-
-
-def _decode(file: dict[str, str], i: int) -> bytes:
-    try:
-        return pybase64.b64decode(file["content_base64"], validate=True)  # SIMD: ~40x faster
-    except (binascii.Error, ValueError):
-        raise ValidationFailed([(f"files[{i}].content_base64", "is not valid base64")]) from None
 
 
 def _replayed(ref: str | None, record: IdempotencyRecord, digest: str) -> dict[str, Any]:

@@ -49,13 +49,17 @@ def claim_keys(
         return []
     ids = [uuid.uuid4() for _ in keys]
     if session.get_bind().dialect.name == "postgresql":
+        # Inserted in key order: two requests claiming overlapping keys then wait for each
+        # other in one direction only, where in item order each could hold a key the other
+        # wants next (a deadlock).
+        order = sorted(range(len(keys)), key=lambda i: keys[i][0])
         params = {
             "client_id": client_id,
             "status": IN_PROGRESS,
             "now": utcnow(),
-            "ids": ids,
-            "keys": [k for k, _ in keys],
-            "hashes": [h for _, h in keys],
+            "ids": [ids[i] for i in order],
+            "keys": [keys[i][0] for i in order],
+            "hashes": [keys[i][1] for i in order],
         }
         claimed = set(session.scalars(_PG_CLAIM, params))
     else:

@@ -26,7 +26,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    return {str(s): {"$ref": f"#/components/responses/Problem{s}"} for s in statuses}
+    # Any request can meet a database conflict (503), so every operation lists it.
+    return {str(s): {"$ref": f"#/components/responses/Problem{s}"} for s in (*statuses, 503)}
 
 
 def _upload(schema: str) -> dict[str, Any]:
@@ -238,6 +239,8 @@ _PROBLEM_TEXTS = {
     413: "The request is too large",
     415: "Wrong request media type",
     422: "Invalid input; `errors` names the members at fault",
+    503: "Busy (a database conflict) or briefly unavailable; nothing was saved. Send the request "
+    "again after Retry-After seconds, with the same Idempotency-Key if it had one",
 }
 
 SPEC: dict[str, Any] = {

@@ -12,11 +12,13 @@ import logging
 from typing import Any
 
 from flask import Blueprint, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from directory.actors import AccessDenied
 from directory.errors import InvalidInput, NotFound
+from storage.db import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ _CODE_OF_STATUS = {
     422: "invalid_input",
     429: "too_many_requests",
     500: "internal_error",
+    503: "unavailable",
 }
 
 
@@ -149,6 +152,20 @@ def init_problems(bp: Blueprint, prefix: str) -> None:
         if status != 500:
             bp.register_error_handler(status, _http)
     bp.register_error_handler(HTTPException, _http)
+
+    @bp.errorhandler(OperationalError)
+    def _database(exc: OperationalError) -> Response:
+        if is_transient(exc):
+            log.warning("database conflict on %s %s: %s", request.method, request.path, exc.orig)
+        else:
+            log.exception("database unavailable on %s %s", request.method, request.path)
+        return ApiProblem(
+            503,
+            "Service Unavailable",
+            "The portal is busy right now; nothing was saved. Send the request again (with the "
+            "same Idempotency-Key, if it had one).",
+            headers={"Retry-After": "1"},
+        ).response()
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

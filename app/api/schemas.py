@@ -217,13 +217,27 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "BatchFile": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["filename", "content_base64"],
-        "properties": {
-            "filename": STR,
-            "content_base64": {"type": "string", "contentEncoding": "base64"},
-        },
+        "oneOf": [
+            {
+                "description": "A document sent inline",
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["filename", "content_base64"],
+                "properties": {
+                    "filename": STR,
+                    "content_base64": {"type": "string", "contentEncoding": "base64"},
+                },
+            },
+            {
+                "description": "A document of one of the authority's case files, by id (e.g. "
+                "a leaflet enclosed in every letter of a mailing); each letter's case file gets "
+                "its own copy. `filename` renames the copy.",
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["document_id"],
+                "properties": {"document_id": UUID, "filename": STR},
+            },
+        ]
     },
     "BatchItem": {
         "type": "object",

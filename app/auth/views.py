@@ -1,4 +1,5 @@
-"""Log in and out with a password (TOTP, passkeys and OpenID Connect come later)."""
+"""Log in and out with a password (TOTP, passkeys and OpenID Connect come later); failed logins
+are throttled per login name (`directory.throttle`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.auth import bp
-from app.web import User, db
+from app.web import User, db, localtime, runtime
+from directory import throttle
 from directory.models import Role
 from directory.operations import authenticate
 
@@ -23,13 +25,30 @@ def home_for(role: str) -> str:
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(home_for(current_user.role))
-    error = None
+    error, status = None, 200
     login_name = request.form.get("login", "")
     if request.method == "POST":
-        account = authenticate(db(), login_name, request.form.get("password", ""))
+        password = request.form.get("password", "")
+        until = throttle.blocked_until(db(), login_name)
+        # While blocked, even the right password is refused: that is what stops guessing.
+        account = None if until else authenticate(db(), login_name, password)
         if account is None:
-            error = _("Login or password is wrong.")
+            if until is None:
+                # Counted in a transaction of its own, as the failed request's is rolled back;
+                # that one ends first (on SQLite it holds the write lock the count needs).
+                db().rollback()
+                with runtime().transaction() as counting:
+                    until = throttle.record_failure(counting, login_name)
+            error, status = _("Login or password is wrong."), 401
+            if until is not None:
+                error = _(
+                    "Too many failed attempts with this login. For your protection, logging in "
+                    "is blocked until %(time)s.",
+                    time=localtime(until, "HH:mm"),
+                )
+                status = 429
         else:
+            throttle.clear_failures(db(), login_name)
             lang = session.get("lang")
             session.clear()  # a fresh session on login: no fixation
             if lang:
@@ -37,7 +56,6 @@ def login() -> str | Response:
             user = User(account)
             login_user(user)
             return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
-    status = 401 if error else 200
     return render_template("auth/login.html", error=error, login=login_name), status  # type: ignore[return-value]
 
 

@@ -138,3 +138,61 @@ def test_a_failed_item_removes_what_it_stored(app, runtime):
     assert kept.key not in set(runtime.objects.store.iter_keys())
     with runtime.sessions() as check:
         assert check.scalars(select(CaseFile)).all() == []
+
+
+def _leaflet(api, demo) -> dict:
+    """A leaflet the authority delivered once: the document that a mailing then references."""
+    leaflet = make_pdf("Merkblatt Abfallkalender 2027")
+    delivered = api.deliver(letter(demo), files=[("merkblatt.pdf", leaflet)]).get_json()
+    messages = api.get(f"/cases/{delivered['case_id']}/messages").get_json()["messages"]
+    return messages[0]["documents"][0] | {"bytes": leaflet}
+
+
+def test_items_can_reference_a_document_instead_of_sending_it(api, demo, runtime):
+    leaflet = _leaflet(api, demo)
+    before = counts(runtime)
+    items = [item(demo, n, who="resident" if n % 2 else "other_resident") for n in range(3)]
+    for n, it in enumerate(items):
+        named = {"filename": "abfall-2027.pdf"} if n == 2 else {}
+        it["files"].append({"document_id": leaflet["id"], **named})
+    response = api.post_json("/deliveries/batch", {"items": items})
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == [201, 201, 201], results
+
+    for n, result in enumerate(results):
+        messages = api.get(f"/cases/{result['case_id']}/messages").get_json()["messages"]
+        documents = messages[0]["documents"]
+        assert [d["filename"] for d in documents] == [
+            f"brief-{n}.pdf",
+            "abfall-2027.pdf" if n == 2 else "merkblatt.pdf",
+        ]
+        copy = documents[1]
+        assert copy["id"] != leaflet["id"] and copy["sha256"] == leaflet["sha256"]
+        assert api.get(f"/documents/{copy['id']}").data == leaflet["bytes"]
+    after = counts(runtime)
+    # Each case file holds its own encrypted copy: two objects a letter.
+    assert after["Blob"] - before["Blob"] == after["objects"] - before["objects"] == 6
+    assert after["Delivery"] - before["Delivery"] == 3
+
+
+def test_a_reference_must_name_a_document_of_the_own_authority(api, other_api, demo, runtime):
+    leaflet = _leaflet(api, demo)
+    before = counts(runtime)
+    foreign = item(demo, 1)
+    foreign["files"] = [{"document_id": leaflet["id"]}]
+    unknown = item(demo, 2)
+    unknown["files"] = [{"document_id": "00000000-0000-4000-8000-000000000000"}]
+    malformed = item(demo, 3)
+    malformed["files"] = [{"document_id": "merkblatt"}]
+    mixed = item(demo, 4)
+    mixed["files"] = [{"document_id": leaflet["id"], "content_base64": b64(make_pdf("x"))}]
+    response = other_api.post_json(
+        "/deliveries/batch", {"items": [foreign, unknown, malformed, mixed]}
+    )
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == [422, 422, 422, 422]
+    for result in results[:3]:
+        assert error_fields(result["problem"]) == {"files[0].document_id"}
+    assert "your authority" in str(results[0]["problem"])
+    assert error_fields(results[3]["problem"]) == {"files[0]"}
+    assert counts(runtime) == before

@@ -8,6 +8,7 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -142,3 +143,33 @@ def test_concurrent_retries_deliver_exactly_once(server, api, demo, runtime):
     assert len(fresh) == 1, results
     assert len(fresh) + len(replayed) + len(busy) == 8, results
     assert {r[2]["delivery_id"] for r in fresh + replayed} == {delivery_id}
+
+
+def test_overlapping_claims_in_opposite_order_queue_instead_of_deadlocking(api, demo, runtime):
+    """Batch claims go in key order. Request A holds k1 and will claim k2 next; request B
+    claims k2 and k1 meanwhile. In item order B would take k2 and wait for k1 while A waits
+    for k2: a deadlock. In key order B waits for k1 first and holds nothing A needs."""
+    from app.api.batch_keys import claim_keys
+    from directory.models import ApiKey
+
+    with runtime.sessions() as session:
+        client_id = session.scalars(select(ApiKey.client_id)).first()
+    run = uuid.uuid4().hex
+    k1, k2 = f"{run}-1", f"{run}-2"  # k1 sorts first
+    outcome: dict[str, Any] = {}
+
+    def request_b() -> None:
+        try:
+            with runtime.transaction() as session:
+                outcome["b"] = claim_keys(session, client_id, [(k2, "b"), (k1, "b")])
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            outcome["b"] = exc
+
+    with runtime.transaction() as session:
+        assert claim_keys(session, client_id, [(k1, "a")])[0] is not None
+        b = threading.Thread(target=request_b)
+        b.start()
+        b.join(0.5)  # B is now waiting for k1 (PostgreSQL) or for the write lock (SQLite)
+        assert claim_keys(session, client_id, [(k2, "a")])[0] is not None
+    b.join(30)
+    assert outcome["b"] == [None, None]  # both keys were A's: B answers with A's results

@@ -76,3 +76,25 @@ def test_migrations_downgrade_to_base_and_upgrade_again(runtime):
     assert {"case_files", "journal_entries", "deliveries", "blobs"} <= set(
         inspect(engine).get_table_names()
     )
+
+
+def test_the_migrations_build_the_schema_the_models_describe(runtime):
+    """A model changed without its migration (or the reverse) shows up here, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.db import Base
+
+    upgrade(runtime.engine)
+    with runtime.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_message_documents_get_their_position_and_lose_it_again(runtime):
+    engine = runtime.engine
+    downgrade(engine, "e59c7610e311")
+    assert "position" not in {c["name"] for c in inspect(engine).get_columns("message_documents")}
+    upgrade(engine)
+    columns = {c["name"]: c for c in inspect(engine).get_columns("message_documents")}
+    assert columns["position"]["nullable"] is False
