@@ -7,7 +7,7 @@ PORT ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-embedded test-services test-browser lint format translations bench clean
+.PHONY: help run test test-embedded test-services test-browser lint format translations bench bench-phases clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ format: $(BIN)/portal ## Format the code with ruff
 
 bench: $(BIN)/portal ## Benchmark mass delivery on PostgreSQL against its floor (N=10000; issue's figure: N=100000)
 	$(BIN)/python -m bench.bulk_delivery --n $(or $(N),10000)
+
+bench-phases: $(BIN)/portal ## Time each phase of a 1000-letter batch request, in-process
+	$(BIN)/python -m bench.batch_phases
 
 screenshots: $(BIN)/portal translations ## Refresh docs/screenshots from the browser tests
 	PORTAL_SCREENSHOTS=1 $(BIN)/pytest tests/browser

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -56,7 +57,8 @@ def authenticate_api_key(session: Session, token: str) -> ApiClient | None:
 
 def set_webhook_secret(session: Session, client: ApiClient) -> str:
     """A new HMAC secret for the client's webhooks, stored encrypted; returned once."""
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    # The Standard Webhooks form: receivers pass it as it is to the libraries of that standard.
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     client.webhook_secret = _secrets(session).encrypt(secret.encode())
     session.flush()
     return secret
