@@ -13,6 +13,8 @@ import datetime as dt
 import hashlib
 
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from directory.models import LoginFailures
@@ -41,10 +43,13 @@ def record_failure(
 ) -> dt.datetime | None:
     """Count a failed login; the end of the block if this failure starts one."""
     now = now or utcnow()
-    row = session.get(LoginFailures, _key(login), with_for_update=True)
-    if row is None:
-        row = LoginFailures(login_hash=_key(login), failures=0)
-        session.add(row)
+    key = _key(login)
+    # Guesses arrive in parallel: the row is created if missing without a unique violation,
+    # then locked, so that no failure is lost between two requests.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    new = {"login_hash": key, "failures": 0, "last_failure_at": now}
+    session.execute(insert(LoginFailures).values(new).on_conflict_do_nothing())
+    row = session.get_one(LoginFailures, key, with_for_update=True, populate_existing=True)
     if row.blocked_until is not None and row.blocked_until <= now:
         row.failures, row.blocked_until = 0, None  # a block that ran out starts a new count
     row.failures += 1

@@ -222,6 +222,8 @@ def test_phone_screen_has_no_horizontal_scrolling(new_page, demo, runtime, shot)
     log_in(page, demo["resident"])
 
     def assert_fits() -> None:
+        # Measured once the stylesheet has been applied: the DOM can be there before it is.
+        page.wait_for_load_state("load")
         widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
         assert widths[1] == PHONE["width"]
         assert widths[0] <= widths[1], f"{page.url} scrolls sideways: {widths}"

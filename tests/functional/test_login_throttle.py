@@ -5,6 +5,7 @@ logins exist. A successful login starts the count again."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 from sqlalchemy import update
 
@@ -61,3 +62,30 @@ def test_the_login_name_is_not_stored_in_clear(client, demo, runtime):
     with runtime.sessions() as session:
         stored = [row.login_hash for row in session.query(LoginFailures)]
     assert len(stored) == 1 and "passwort" not in stored[0] and len(stored[0]) == 64
+
+
+def test_parallel_guesses_are_all_counted(app, runtime):
+    """Eight wrong passwords at once for one name: no error, and exactly the fifth blocks."""
+    clients = [app.test_client() for _ in range(8)]
+    tokens = [csrf_token(c.get("/login").get_data(as_text=True)) for c in clients]
+    start = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def guess(client, token) -> None:
+        start.wait()
+        data = {"login": "ziel@example.ch", "password": "rate", "csrf_token": token}
+        statuses.append(client.post("/login", data=data).status_code)
+
+    threads = [
+        threading.Thread(target=guess, args=pair) for pair in zip(clients, tokens, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [401] * (MAX_FAILURES - 1) + [429] * (9 - MAX_FAILURES)
+    with runtime.sessions() as session:
+        [row] = session.query(LoginFailures).all()
+    # PostgreSQL may count all eight; SQLite serializes them, and the attempts after the block
+    # starts are refused without being counted.
+    assert MAX_FAILURES <= row.failures <= 8 and row.blocked_until is not None
