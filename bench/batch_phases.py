@@ -12,7 +12,6 @@ holds all the others, `_write` holds the storing, the journal and the inserts.
 from __future__ import annotations
 
 import argparse
-import base64
 import functools
 import gc
 import importlib
@@ -22,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # `mailbox` must be ours, not the standard librar
 from app.config import Config  # noqa: E402
 from app.factory import create_app  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from bench.world import base_pdf, batch_bodies, create_database, seed  # noqa: E402
+from bench.world import base_pdf, batch_bodies, create_database, portal_env, seed  # noqa: E402
 
 # (module, function): looked up through the module at call time, so wrapping them there works.
 PHASES = [
@@ -61,17 +59,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="portal-phases-", dir=ROOT.parent))
     database_url, drop_database = create_database()
     try:
-        os.environ.update(
-            {
-                "PORTAL_INSTANCE": str(work / "instance"),
-                "PORTAL_DATABASE_URL": database_url,
-                "PORTAL_STORAGE_URL": f"file://{work / 'objects'}",
-                "PORTAL_KEYS_DIR": str(work / "instance" / "keys"),
-                "PORTAL_KEK": base64.b64encode(os.urandom(32)).decode(),
-                "PORTAL_SECRET_KEY": uuid.uuid4().hex,
-            }
-        )
-        os.environ.pop("PORTAL_REDIS_URL", None)  # notices stay in-process; none are sent
+        os.environ.update(portal_env(work, database_url))
         portal = str(Path(sys.executable).parent / "portal")
         subprocess.run([portal, "db", "upgrade"], check=True, cwd=work, capture_output=True)
         runtime = Runtime(Config.from_env())

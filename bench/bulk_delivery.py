@@ -12,7 +12,6 @@ Prints letters/s and bench/floor, and runs `portal verify` on 50 of the new case
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import os
@@ -24,7 +23,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +34,15 @@ from sqlalchemy import text  # noqa: E402
 from app.config import Config  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from bench import floor  # noqa: E402
-from bench.world import base_pdf, batch_bodies, create_database, letter_pdf, seed  # noqa: E402
+from bench.world import (  # noqa: E402
+    base_pdf,
+    batch_bodies,
+    create_database,
+    letter_pdf,
+    listening,
+    portal_env,
+    seed,
+)
 
 BIN = Path(sys.executable).parent
 
@@ -59,7 +65,7 @@ def main() -> int:
     database_url, drop_database = create_database()
     server = None
     try:
-        os.environ.update(_portal_env(work, database_url))
+        os.environ.update(portal_env(work, database_url))
         env = dict(os.environ)
         subprocess.run([str(BIN / "portal"), "db", "upgrade"], env=env, check=True, cwd=work)
         runtime = Runtime(Config.from_env())
@@ -102,31 +108,6 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _portal_env(work: Path, database_url: str) -> dict[str, str]:
-    env = {
-        "PORTAL_INSTANCE": str(work / "instance"),
-        "PORTAL_DATABASE_URL": database_url,
-        "PORTAL_STORAGE_URL": f"file://{work / 'objects'}",
-        "PORTAL_KEYS_DIR": str(work / "instance" / "keys"),
-        "PORTAL_KEK": base64.b64encode(os.urandom(32)).decode(),
-        "PORTAL_SECRET_KEY": uuid.uuid4().hex,
-        "PORTAL_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
-    }
-    redis_url = os.environ.get("PORTAL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
-    if _listening(redis_url.split("//")[1].split("/")[0]):
-        env["PORTAL_REDIS_URL"] = redis_url
-    return env
-
-
-def _listening(host_port: str) -> bool:
-    host, _, port = host_port.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 def _start_gunicorn(
     env: dict[str, str], args: argparse.Namespace, work: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -150,7 +131,7 @@ def _start_gunicorn(
     env = env | {"BENCH_READY_DIR": str(ready)}
     server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
-    while not _listening(f"127.0.0.1:{port}") or len(list(ready.iterdir())) < args.workers:
+    while not listening(f"127.0.0.1:{port}") or len(list(ready.iterdir())) < args.workers:
         if server.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"gunicorn did not start, see {work / 'gunicorn.log'}")
         time.sleep(0.1)

@@ -7,8 +7,10 @@ import io
 import json
 import os
 import random
+import socket
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -146,3 +148,30 @@ def batch_bodies(numbers: list[str], base: bytes, batch: int) -> list[bytes]:
             )
         bodies.append(json.dumps({"items": items}).encode())
     return bodies
+
+
+def portal_env(work: Path, database_url: str) -> dict[str, str]:
+    """The portal's settings for a bench run in `work` (and Redis, with a queue of the run's
+    own, if one is running)."""
+    env = {
+        "PORTAL_INSTANCE": str(work / "instance"),
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_STORAGE_URL": f"file://{work / 'objects'}",
+        "PORTAL_KEYS_DIR": str(work / "instance" / "keys"),
+        "PORTAL_KEK": base64.b64encode(os.urandom(32)).decode(),
+        "PORTAL_SECRET_KEY": uuid.uuid4().hex,
+        "PORTAL_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+    }
+    redis_url = os.environ.get("PORTAL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+    if listening(redis_url.split("//")[1].split("/")[0]):
+        env["PORTAL_REDIS_URL"] = redis_url
+    return env
+
+
+def listening(host_port: str) -> bool:
+    host, _, port = host_port.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
