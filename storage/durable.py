@@ -73,8 +73,9 @@ def make_dirs(directory: Path) -> list[Path]:
     return [directory.parent]
 
 
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: str | Path) -> None:
+    """fsync a file or a folder by its path."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -83,7 +84,7 @@ def fsync_dir(directory: Path) -> None:
 
 def fsync_dirs(directories: Iterable[Path]) -> None:
     for directory in sorted(set(directories)):
-        fsync_dir(directory)
+        fsync_path(directory)
 
 
 def sync_files(paths: list[str]) -> None:
@@ -95,11 +96,7 @@ def sync_files(paths: list[str]) -> None:
     """
     if paths and not _syncfs(os.path.dirname(paths[0])):
         for path in paths:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(path)
 
 
 def sync_dirs(directories: Iterable[Path]) -> None:
@@ -107,7 +104,7 @@ def sync_dirs(directories: Iterable[Path]) -> None:
     directories = sorted(set(directories))
     if directories and not _syncfs(str(directories[0])):
         for directory in directories:
-            fsync_dir(directory)
+            fsync_path(directory)
 
 
 def _load_syncfs() -> Any:
