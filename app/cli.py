@@ -7,11 +7,14 @@ import os
 import sys
 import time
 import uuid
+from typing import Any
 
 import click
 
 import app as _app  # noqa: F401  (puts the project root first on sys.path; see app/__init__.py)
+from app import keys_cli
 from app.config import Config
+from app.keys import KeySetupError
 from app.runtime import Runtime, set_current
 from storage.jobs import Job
 
@@ -22,13 +25,27 @@ def _runtime() -> Runtime:
     return runtime
 
 
-@click.group(help="Einwohnerportal Luzern: resident portal with sealed case files.")
+class _PortalGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # Keys refused or missing (app/keys.py): one line for the operator, not a traceback.
+        try:
+            return super().invoke(ctx)
+        except KeySetupError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(
+    cls=_PortalGroup, help="Einwohnerportal Luzern: resident portal with sealed case files."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def cli(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+cli.add_command(keys_cli.keys)
 
 
 @cli.group(help="Database schema (Alembic migrations).")
@@ -69,13 +86,16 @@ def demo() -> None:
 def serve(host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
+    from app.downloads import PortalRequestHandler
     from app.factory import create_app
 
     app = create_app()
     runtime = app.extensions["portal"]
     if runtime.queue is None:
         _sweep_in_background(runtime, int(os.environ.get("PORTAL_SWEEP_INTERVAL", "300")))
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    run_simple(
+        host, port, app, threaded=True, use_reloader=False, request_handler=PortalRequestHandler
+    )
 
 
 def _sweep_in_background(runtime: Runtime, interval: int) -> None:
@@ -86,8 +106,14 @@ def _sweep_in_background(runtime: Runtime, interval: int) -> None:
         while True:
             time.sleep(interval)
             runtime.run_job_safely(Job("mailbox.jobs.sweep", ()))
+            runtime.run_job_safely(Job("directory.jobs.purge_logins", _purge_args(runtime)))
 
     threading.Thread(target=loop, name="sweep", daemon=True).start()
+
+
+def _purge_args(runtime: Runtime) -> tuple[int, int]:
+    # Expired login sessions and spent failure counts: the configured session times decide.
+    return runtime.config.session_idle_minutes, runtime.config.session_max_hours
 
 
 @cli.command(help="Run background jobs from Redis (needs PORTAL_REDIS_URL).")
@@ -129,6 +155,13 @@ def scheduler(interval: int) -> None:
     cron = CronScheduler(connection=runtime.redis, logging_level="WARNING")
     cron.register(
         perform, runtime.queue.name, args=("mailbox.jobs.sweep",), interval=interval, name="sweep"
+    )
+    cron.register(
+        perform,
+        runtime.queue.name,
+        args=("directory.jobs.purge_logins", *_purge_args(runtime)),
+        interval=max(interval, 3600),
+        name="purge-logins",
     )
     cron.register(
         perform,

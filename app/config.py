@@ -20,14 +20,22 @@ class Config:
     storage_url: str
     redis_url: str | None
     keys_dir: Path
-    kek: str | None  # base64 key-encryption key; None: a file in the instance folder
+    kek: str | None  # base64 key-encryption key; None: see kek_ref, kek_file (app/keys.py)
     secret_key: str | None
     max_upload_mb: int = 20
+    max_pages: int = 2000  # intake policy: longer PDFs are refused (casefiles/documents.py)
+    check_seconds: float = 5.0  # … and so is a file whose check takes longer than this
     base_url: str = "http://127.0.0.1:5000"
     queue_name: str = "portal"
     smtp_url: str | None = None  # smtp://user:pass@host:port, smtps://… ; None: log the notice
     mail_from: str = "Einwohnerportal Luzern <no-reply@portal.lu.ch>"
     testing: bool = False
+    kek_ref: str | None = None  # pkcs11:token=…;object=… : the KEK inside a PKCS#11 token
+    kek_file: Path | None = None  # a base64 KEK file that exists, outside the instance folder
+    allow_local_keys: bool = False  # accept keys beside the data with PostgreSQL (app/keys.py)
+    session_idle_minutes: int = 30  # a login session ends after this long without a request
+    session_max_hours: int = 12  # … and this long after the login in any case
+    trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto count
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -41,13 +49,21 @@ class Config:
             "redis_url": _env("REDIS_URL"),
             "keys_dir": Path(_env("KEYS_DIR", str(instance / "keys"))),  # type: ignore[arg-type]
             "kek": _env("KEK"),
+            "kek_ref": _env("KEK_REF"),
+            "kek_file": Path(kek_file) if (kek_file := _env("KEK_FILE")) else None,
+            "allow_local_keys": _env("ALLOW_LOCAL_KEYS") == "1",
             "secret_key": _env("SECRET_KEY"),
             "max_upload_mb": int(_env("MAX_UPLOAD_MB", "20")),  # type: ignore[arg-type]
+            "max_pages": int(_env("MAX_PAGES", "2000")),  # type: ignore[arg-type]
+            "check_seconds": float(_env("CHECK_SECONDS", "5")),  # type: ignore[arg-type]
             # The demo serves on PORT (make run), so its links and printed URL follow it.
             "base_url": _env("BASE_URL", f"http://127.0.0.1:{os.environ.get('PORT') or 5000}"),
             "queue_name": _env("QUEUE", "portal"),
             "smtp_url": _env("SMTP_URL"),
             "mail_from": _env("MAIL_FROM", "Einwohnerportal Luzern <no-reply@portal.lu.ch>"),
+            "session_idle_minutes": int(_env("SESSION_IDLE_MINUTES", "30")),  # type: ignore[arg-type]
+            "session_max_hours": int(_env("SESSION_MAX_HOURS", "12")),  # type: ignore[arg-type]
+            "trusted_proxies": int(_env("TRUSTED_PROXIES", "0")),  # type: ignore[arg-type]
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known})
@@ -69,6 +85,12 @@ class Config:
             env["PORTAL_REDIS_URL"] = self.redis_url
         if self.kek:
             env["PORTAL_KEK"] = self.kek
+        if self.kek_ref:
+            env["PORTAL_KEK_REF"] = self.kek_ref
+        if self.kek_file:
+            env["PORTAL_KEK_FILE"] = str(self.kek_file)
+        if self.allow_local_keys:
+            env["PORTAL_ALLOW_LOCAL_KEYS"] = "1"
         if self.smtp_url:
             env["PORTAL_SMTP_URL"] = self.smtp_url
         env["PORTAL_MAIL_FROM"] = self.mail_from

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import quote
 
-from flask import Response, redirect, render_template, stream_with_context, url_for
+from flask import redirect, render_template, url_for
 from flask_login import login_required
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.downloads import attachment
 from app.portal import bp
 from app.presenters import KIND_LABELS, STATUS_LABELS, timeline
 from app.views_common import not_found_on_denied
 from app.web import actor, db, parse_id
 from casefiles.journal import entries
 from casefiles.operations import get_case, list_cases
+from directory.models import Role
 from mailbox.queries import (
     OpeningRequired,
     case_messages,
     readable_version,
-    withheld_documents,
+    visible_documents,
+    visible_entries,
 )
 from storage.blobs import read_blob
 
@@ -43,15 +45,18 @@ def render_case(case_id: uuid.UUID, **extra: Any) -> str:
     me = actor()
     case = get_case(session, me, case_id)
     messages = case_messages(session, me, case.id)
-    hidden = withheld_documents(session, me, case.id, messages)
+    parties = case.parties
+    if me.role == Role.RESIDENT:  # a resident sees no other party (see mailbox.queries)
+        parties = [p for p in parties if p.party_id == me.party_id]
     return render_template(
         "cases/detail.html",
         case=case,
-        timeline=timeline(entries(session, case)),
+        parties=parties,
+        timeline=timeline(visible_entries(session, me, case, entries(session, case))),
         messages=messages,
         kinds=KIND_LABELS,
         statuses=STATUS_LABELS,
-        documents=[d for d in case.documents if d.id not in hidden],
+        documents=visible_documents(session, me, case, messages),
         errors=extra.pop("errors", {}),
         **extra,
     )
@@ -66,15 +71,9 @@ def download(version_id: str) -> BaseResponse:
         version = readable_version(session, actor(), parse_id(version_id))
     except OpeningRequired as exc:
         return redirect(url_for("portal.message", delivery_id=exc.delivery_id))
-    chunks = read_blob(session, version.blob)
-    response = Response(stream_with_context(chunks), mimetype=version.media_type)
-    response.headers["Content-Length"] = str(version.blob.size)
-    response.headers["Content-Disposition"] = _disposition(version.filename)
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
-
-
-def _disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return attachment(
+        read_blob(session, version.blob),
+        filename=version.filename,
+        media_type=version.media_type,
+        size=version.blob.size,
+    )

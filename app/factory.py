@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import web
 from app.config import Config
@@ -47,6 +47,11 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     Babel(app, locale_selector=web.select_locale)
     csrf = CSRFProtect(app)
     _init_login(app)
+    if config.trusted_proxies:
+        # Only behind proxies we run is X-Forwarded-For the client's address (login throttle,
+        # logs); from anyone else the header is a claim, and it is ignored.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     web.init_request_transaction(app)
     _init_templates(app)
     _init_errors(app)
@@ -78,17 +83,10 @@ def _init_login(app: Flask) -> None:
     manager.login_view = "auth.login"
     manager.login_message = None  # the login page says what it needs itself
 
-    @manager.user_loader
-    def load_user(user_id: str) -> web.User | None:
-        from directory.operations import get_account
+    # A login is a session on the server: the loader asks it on every request (app/auth).
+    from app.auth.sessions import load_user
 
-        if g.get("database_unavailable"):
-            return None  # the error page must not meet the failing database again
-        try:
-            account = get_account(web.db(), uuid.UUID(user_id))
-        except ValueError:
-            return None
-        return web.User(account) if account else None
+    manager.user_loader(load_user)
 
 
 def _init_templates(app: Flask) -> None:

@@ -16,9 +16,9 @@ from rq import Queue, Retry
 from sqlalchemy.orm import Session
 
 from app.config import Config
-from signing import load_or_create_keyring
+from app.keys import load_keys
 from storage.db import make_engine, make_sessionmaker, transaction
-from storage.encryption import EncryptedObjects, kek_from_base64, load_or_create_kek
+from storage.encryption import EncryptedObjects
 from storage.jobs import Job, resolve
 from storage.objects import open_store
 
@@ -30,22 +30,20 @@ _current: Runtime | None = None
 def lost_job_finders() -> list[Callable[[Session], list[tuple[str, tuple[str, ...]]]]]:
     # Imported here, not at module load: the domain packages stay out of app start-up order.
     from mailbox.jobs import lost_jobs
+    from mailbox.login_warnings import lost_warnings
 
-    return [lost_jobs]
+    return [lost_jobs, lost_warnings]
 
 
 class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
         config.instance_path.mkdir(parents=True, exist_ok=True)
+        # Keys first: a refusal (app/keys.py) must come before anything is opened or created.
+        keys = load_keys(config)
         self.engine = make_engine(config.database_url)
-        kek = (
-            kek_from_base64(config.kek)
-            if config.kek
-            else load_or_create_kek(config.instance_path / "kek.b64")
-        )
-        self.objects = EncryptedObjects(open_store(config.storage_url), kek)
-        self.keyring = load_or_create_keyring(config.keys_dir)
+        self.objects = EncryptedObjects(open_store(config.storage_url), keys.kek)
+        self.keyring = keys.keyring
         settings = {
             "base_url": config.base_url,
             "smtp_url": config.smtp_url,

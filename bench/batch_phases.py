@@ -41,7 +41,7 @@ PHASES = [
     ("app.api.batch", "_item_digest"),
     ("app.api.batch", "_checked"),
     ("app.api.batch_files", "decode"),
-    ("casefiles.documents", "_readable_pdf"),
+    ("casefiles.documents", "_inspect"),  # the intake policy, in its child process
     ("app.api.batch", "_claim"),
     ("mailbox.bulk", "_check"),
     ("mailbox.bulk", "_write"),

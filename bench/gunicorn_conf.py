@@ -9,6 +9,11 @@ import gc
 import os
 from pathlib import Path
 
+from app.keys import refuse_before_workers
+
+# As in gunicorn.conf.py: keys refused in one line by the master, before any worker boots.
+on_starting = refuse_before_workers
+
 
 def post_worker_init(worker: object) -> None:
     gc.freeze()

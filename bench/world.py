@@ -159,6 +159,8 @@ def portal_env(work: Path, database_url: str) -> dict[str, str]:
         "PORTAL_STORAGE_URL": f"file://{work / 'objects'}",
         "PORTAL_KEYS_DIR": str(work / "instance" / "keys"),
         "PORTAL_KEK": base64.b64encode(os.urandom(32)).decode(),
+        # PostgreSQL: private key files must be encrypted (app/keys.py).
+        "PORTAL_KEY_PASSPHRASE": uuid.uuid4().hex,
         "PORTAL_SECRET_KEY": uuid.uuid4().hex,
         "PORTAL_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
     }

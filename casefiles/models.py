@@ -22,12 +22,17 @@ class CaseStatus(enum.StrEnum):
 
 class CaseFile(Base):
     __tablename__ = "case_files"
-    __table_args__ = (UniqueConstraint("authority_id", "external_ref"),)
+    # An authority's own file number may span several holders (an objection procedure, say),
+    # each with a case file of their own.
+    __table_args__ = (UniqueConstraint("authority_id", "external_ref", "party_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     authority_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("authorities.id"), index=True)
+    # The holder: the resident or organisation this case file is about. Only the holder (and
+    # the authorities) see it, so residents never see each other's letters (issue 6).
+    party_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parties.id"), index=True)
     status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
     # The sending authority's own reference (its specialist application's file number).
     external_ref: Mapped[str | None] = mapped_column(String(100))
@@ -38,6 +43,7 @@ class CaseFile(Base):
     head_hash: Mapped[str | None] = mapped_column(String(64))
 
     authority: Mapped[Authority] = relationship()
+    holder: Mapped[Party] = relationship(foreign_keys=[party_id])
     parties: Mapped[list[CaseParty]] = relationship(
         back_populates="case", cascade="all, delete-orphan"
     )

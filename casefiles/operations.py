@@ -27,7 +27,9 @@ def new_reference() -> str:
     return f"D-{code[:4]}-{code[4:]}"
 
 
-def new_case(*, title: str, authority: Authority, external_ref: str | None) -> dict[str, Any]:
+def new_case(
+    *, title: str, authority: Authority, holder: Party, external_ref: str | None
+) -> dict[str, Any]:
     """The checked column values of a new case file, before its journal."""
     title = title.strip()
     if not title:
@@ -37,6 +39,7 @@ def new_case(*, title: str, authority: Authority, external_ref: str | None) -> d
         "reference": new_reference(),
         "title": title[:300],
         "authority_id": authority.id,
+        "party_id": holder.id,
         "external_ref": (external_ref or "").strip()[:100] or None,
     }
 
@@ -63,8 +66,14 @@ def open_case(
     parties: Sequence[tuple[Party, str]],
     external_ref: str | None = None,
 ) -> CaseFile:
-    """Open a case file for an authority with its parties (party, role), journalled."""
-    values = new_case(title=title, authority=authority, external_ref=external_ref)
+    """Open a case file for an authority with its parties (party, role), journalled.
+
+    The first party is the holder: the one resident or organisation the case file is about.
+    """
+    if not parties:
+        raise InvalidInput("recipient", "Choose a recipient.")
+    holder = parties[0][0]
+    values = new_case(title=title, authority=authority, holder=holder, external_ref=external_ref)
     case = CaseFile(**values)
     case.authority = authority
     case.parties = [CaseParty(party_id=p.id, party=p, role=role) for p, role in parties]
@@ -148,8 +157,9 @@ def visible_cases(actor: Actor) -> Select[CaseFile]:
     """The case files this actor may see, as a query to refine."""
     stmt = select(CaseFile)
     if actor.role == Role.RESIDENT:
-        party_cases = select(CaseParty.case_id).where(CaseParty.party_id == actor.party_id)
-        return stmt.where(CaseFile.id.in_(party_cases))
+        # The holder only: a resident who was once added as a further party (before case files
+        # had one holder) still reads their own letters through the inbox, not the dossier.
+        return stmt.where(CaseFile.party_id == actor.party_id)
     if actor.role in (Role.CLERK, Role.API_CLIENT):
         return stmt.where(CaseFile.authority_id == actor.authority_id)
     if actor.role == Role.ARCHIVIST:

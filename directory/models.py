@@ -146,11 +146,42 @@ class Account(Base):
 
 
 class LoginFailures(Base):
-    """Consecutive failed logins with one login name (its hash), and its block (throttle.py)."""
+    """Failed logins with one login name (its hash) from anywhere, and the delay they impose
+    on the next attempt with that name (throttle.py). Counters, no legal meaning."""
 
     __tablename__ = "login_failures"
 
     login_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
-    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delayed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set only once the owner is to be warned: the account the name belongs to.
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
+    warn_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    warned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginPairFailures(Base):
+    """Failed logins with one login name from one client (address or known device), hashed
+    together, and the block they impose on that pair alone (throttle.py)."""
+
+    __tablename__ = "login_pair_failures"
+
+    pair_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginSession(Base):
+    """One logged-in browser (sessions.py): the cookie carries a random token, the row its
+    SHA-256, so a copy of the database opens no session. Logout deletes the row."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship()

@@ -16,6 +16,7 @@ from directory.actors import AccessDenied, Actor
 from directory.errors import InvalidInput
 from directory.identifiers import normalize_ahvn13, normalize_uid
 from directory.models import Account, Authority, AuthorityLevel, Party, PartyKind, Role
+from directory.sessions import end_all_sessions, start_session
 from storage.db import utcnow
 
 # RFC 9106's low-memory profile in production. The test suite sets PORTAL_INSECURE_FAST_HASHING
@@ -25,6 +26,7 @@ _hasher = (
     if os.environ.get("PORTAL_INSECURE_FAST_HASHING") == "1"
     else PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
 )
+MIN_PASSWORD_LENGTH = 10
 # Verifying against a fixed hash for unknown logins keeps the timing of both answers alike.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
@@ -86,8 +88,8 @@ def create_account(
     authority: Authority | None = None,
 ) -> Account:
     """Add a login with an argon2 password hash."""
-    if len(password) < 10:
-        raise ValueError("A password needs at least 10 characters.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
     account = Account(
         login=login.strip().lower(),
         password_hash=_hasher.hash(password),
@@ -121,6 +123,38 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def check_new_password(current: str, new: str, repeated: str) -> None:
+    """InvalidInput unless a new password is long enough, new, and typed the same twice."""
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            "new_password",
+            "A password needs at least %(count)s characters.",
+            count=MIN_PASSWORD_LENGTH,
+        )
+    if new == current:
+        raise InvalidInput("new_password", "The new password must differ from the current one.")
+    if new != repeated:
+        raise InvalidInput("repeated_password", "The two new passwords are not the same.")
+
+
+def change_password(
+    session: Session, actor: Actor, *, current: str, new: str, repeated: str
+) -> str:
+    """Set the actor's new password; every session of the account ends and a fresh one starts.
+
+    Returns the new session's token (the caller's browser keeps it, nobody else's survives).
+    """
+    check_new_password(current, new, repeated)
+    account = get_account(session, actor.account_id) if actor.account_id else None
+    if account is None:
+        raise AccessDenied("only a logged-in account has a password")
+    if not _verify(account.password_hash, current):
+        raise InvalidInput("current_password", "The current password is wrong.")
+    account.password_hash = _hasher.hash(new)
+    end_all_sessions(session, account.id)
+    return start_session(session, account)
 
 
 def find_authority(session: Session, ref: str) -> Authority | None:

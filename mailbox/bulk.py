@@ -123,7 +123,11 @@ def deliver_many(session: Session, actor: Actor, letters: Sequence[Letter]) -> l
 
 
 def _continuing(session: Session, authority: Authority, letters: Sequence[Letter]) -> set[int]:
-    """The letters that go into a case file that exists, or that an earlier letter opens."""
+    """The letters that may go into a case file that exists, or that an earlier letter opens.
+
+    Recipients are not resolved yet, so a reference in use by anyone sends the letter the slow
+    way; `deliver` then finds the recipient's own case file for it or opens one.
+    """
     refs = {letter.options.external_ref for letter in letters} - {None}
     existing = set()
     if refs:
@@ -235,7 +239,10 @@ def _rows_of(
     now = utcnow()
     parties = [(c.recipient, "recipient")]
     case = new_case(
-        title=c.subject, authority=authority, external_ref=c.letter.options.external_ref
+        title=c.subject,
+        authority=authority,
+        holder=c.recipient,
+        external_ref=c.letter.options.external_ref,
     )
     journal = [case_opened(case, authority, parties)]
     rows[CaseParty].append({"case_id": case["id"], "party_id": c.recipient.id, "role": "recipient"})

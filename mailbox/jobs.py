@@ -138,6 +138,13 @@ def send_webhook(session: Session, event_id: str) -> None:
         raise
 
 
+def warn_of_failed_logins(session: Session, login_hash: str) -> None:
+    """E-mail a login's owner about repeated failed logins (directory.throttle marks it due)."""
+    from mailbox.login_warnings import send_login_warning
+
+    send_login_warning(session, login_hash)
+
+
 def sweep(session: Session, as_of: str | None = None) -> int:
     """The periodic sweep: deliveries unopened past their period count as delivered."""
     moment = dt.datetime.fromisoformat(as_of) if as_of else utcnow()

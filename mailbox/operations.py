@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from casefiles.documents import CheckedFile
 from casefiles.errors import InvalidInput, NotFound
 from casefiles.journal import record
-from casefiles.models import CaseFile, CaseParty
+from casefiles.models import CaseFile
 from casefiles.operations import add_document, get_case, open_case
 from directory.actors import Actor
 from directory.consent import is_reachable
@@ -114,42 +114,39 @@ def _case_for(
     subject: str,
     options: DeliveryOptions,
 ) -> CaseFile:
-    """The case file to deliver into: named by id or external reference, or a new one."""
-    case: CaseFile | None = None
+    """The recipient's case file to deliver into: named by id or external reference, or new.
+
+    A case file has one holder. A letter for someone else in the same matter (the same case id
+    or external reference) goes into a case file of that recipient's own, under the same
+    external reference, so residents never see each other's letters.
+    """
+    external_ref = options.external_ref
     if options.case_id:
         try:
-            case = get_case(session, actor, options.case_id)
+            named = get_case(session, actor, options.case_id)
         except NotFound:
             raise InvalidInput("case_id", "There is no such case file of your authority.") from None
-    elif options.external_ref:
+        if named.party_id == recipient.id:
+            return named
+        external_ref = named.external_ref
+    if external_ref:
         case = session.scalar(
             select(CaseFile).where(
-                CaseFile.authority_id == authority.id, CaseFile.external_ref == options.external_ref
+                CaseFile.authority_id == authority.id,
+                CaseFile.external_ref == external_ref,
+                CaseFile.party_id == recipient.id,
             )
         )
-    if case is None:
-        case = open_case(
-            session,
-            actor,
-            title=subject,
-            authority=authority,
-            parties=[(recipient, "recipient")],
-            external_ref=options.external_ref,
-        )
-    elif recipient.id not in {p.party_id for p in case.parties}:
-        session.add(CaseParty(case_id=case.id, party_id=recipient.id, role="recipient"))
-        session.flush()
-        record(
-            session,
-            case,
-            actor,
-            "party.added",
-            {
-                "party": {"id": str(recipient.id), "name": recipient.display_name},
-                "role": "recipient",
-            },
-        )
-    return case
+        if case is not None:
+            return case
+    return open_case(
+        session,
+        actor,
+        title=subject,
+        authority=authority,
+        parties=[(recipient, "recipient")],
+        external_ref=external_ref,
+    )
 
 
 def _make_available(session: Session, actor: Actor, delivery: Delivery, case: CaseFile) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import Select, select
 from sqlalchemy import case as sql_case
-from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from casefiles.errors import NotFound
-from casefiles.models import Document, DocumentVersion, JournalEntry
+from casefiles.models import CaseFile, Document, DocumentVersion, JournalEntry
 from casefiles.operations import get_case, get_version
-from directory.actors import AccessDenied, Actor
+from directory.actors import Actor
 from directory.models import Authority, Role
 from mailbox.models import Delivery, DeliveryStatus, Direction, Message, MessageDocument
 
@@ -127,16 +127,72 @@ def case_messages(session: Session, actor: Actor, case_id: uuid.UUID) -> list[Me
     return messages
 
 
-def withheld_documents(
-    session: Session, actor: Actor, case_id: uuid.UUID, visible: list[Message]
-) -> set[uuid.UUID]:
-    """Documents of the case that belong to messages the actor may not see (residents only:
-    someone else's deliveries, withdrawn ones)."""
+def visible_documents(
+    session: Session, actor: Actor, case: CaseFile, visible: list[Message]
+) -> list[Document]:
+    """The case file's documents the actor may see: all for its authority and archivists; for a
+    resident only what was delivered to them (not withdrawn), what they sent, and the receipts
+    of their own deliveries."""
     if actor.role != Role.RESIDENT:
-        return set()
-    stmt = select(MessageDocument.document_id).join(Message).where(Message.case_id == case_id)
-    attached = set(session.scalars(stmt))
-    return attached - {d.id for m in visible for d in m.documents}
+        return list(case.documents)
+    allowed = {d.id for m in visible for d in m.documents}
+    allowed |= _receipt_documents(session, actor, case.id)
+    return [d for d in case.documents if d.id in allowed]
+
+
+def visible_entries(
+    session: Session, actor: Actor, case: CaseFile, entries: list[JournalEntry]
+) -> list[JournalEntry]:
+    """The journal entries the actor may read. A resident reads the entries of the case file
+    that concern them: none that name another party, or someone else's delivery, message or
+    document (the journal stays whole; this is what is shown)."""
+    if actor.role != Role.RESIDENT:
+        return entries
+    mine = {str(i) for i in session.scalars(_deliveries_to(actor, case.id))}
+    messages = case_messages(session, actor, case.id)
+    allowed_messages = {str(m.id) for m in messages}
+    allowed_documents = {str(d.id) for d in visible_documents(session, actor, case, messages)}
+    me = str(actor.party_id)
+
+    def readable(entry: JournalEntry) -> bool:
+        p = entry.payload
+        if "delivery_id" in p and p["delivery_id"] not in mine:
+            return False
+        if "message_id" in p and p["message_id"] not in allowed_messages:
+            return False
+        if "document_id" in p and p["document_id"] not in allowed_documents:
+            return False
+        if entry.action == "party.added":
+            return p.get("party", {}).get("id") == me
+        if entry.action == "case.opened":
+            return all(party.get("id") == me for party in p.get("parties", []))
+        return True
+
+    return [e for e in entries if readable(e)]
+
+
+def _deliveries_to(actor: Actor, case_id: uuid.UUID) -> Select[uuid.UUID]:
+    return (
+        select(Delivery.id)
+        .join(Message)
+        .where(Message.case_id == case_id, Delivery.recipient_party_id == actor.party_id)
+        .where(Delivery.status.not_in([DeliveryStatus.WITHDRAWN, DeliveryStatus.ACCEPTED]))
+    )
+
+
+def _receipt_documents(session: Session, actor: Actor, case_id: uuid.UUID) -> set[uuid.UUID]:
+    """The receipt documents (PDF and signed JSON) of the actor's deliveries in a case file."""
+    mine = {str(i) for i in session.scalars(_deliveries_to(actor, case_id))}
+    issued = session.scalars(
+        select(JournalEntry.payload)
+        .where(JournalEntry.case_id == case_id)
+        .where(JournalEntry.action == "receipt.issued")
+    )
+    found: set[uuid.UUID] = set()
+    for payload in issued:
+        if payload["delivery_id"] in mine:
+            found |= {uuid.UUID(payload["pdf_document_id"]), uuid.UUID(payload["json_document_id"])}
+    return found
 
 
 def reply_queue(session: Session, actor: Actor, include_handled: bool = False) -> list[Message]:
@@ -157,26 +213,39 @@ def reply_queue(session: Session, actor: Actor, include_handled: bool = False) -
 def readable_version(session: Session, actor: Actor, version_id: uuid.UUID) -> DocumentVersion:
     """A document version the actor may download now.
 
-    Residents see a delivered document only once they have opened its delivery (or it counts
-    as delivered), because the opening is what the receipt proves.
+    Staff may read what their case files hold. A resident's right is checked for this very
+    document, not for the case file: it was delivered to them and not withdrawn, they sent it,
+    or it is the receipt of their delivery. A delivered document opens only once its delivery
+    has been opened (or counts as delivered), because the opening is what the receipt proves.
     """
-    version = get_version(session, actor, version_id)
     if actor.role != Role.RESIDENT:
-        return version
-    stmt = (
-        select(Delivery)
-        .join(Message)
+        return get_version(session, actor, version_id)
+    version = session.get(DocumentVersion, version_id)
+    if version is None:
+        raise NotFound("document")
+    document = version.document
+    carriers = session.scalars(
+        select(Message)
         .join(MessageDocument, MessageDocument.message_id == Message.id)
-        .where(MessageDocument.document_id == version.document_id)
+        .where(MessageDocument.document_id == document.id)
+        .options(selectinload(Message.delivery))
     )
-    for delivery in session.scalars(stmt):
-        if delivery.recipient_party_id != actor.party_id:
+    waiting: Delivery | None = None
+    for message in carriers:
+        if message.direction == Direction.INBOUND and message.sender_party_id == actor.party_id:
+            return version
+        delivery = message.delivery
+        if delivery is None or delivery.recipient_party_id != actor.party_id:
             continue
-        if delivery.status in (DeliveryStatus.WITHDRAWN, DeliveryStatus.ACCEPTED):
-            raise AccessDenied("withdrawn")
+        if delivery.status in (DeliveryStatus.OPENED, DeliveryStatus.DEEMED_DELIVERED):
+            return version
         if delivery.status == DeliveryStatus.AVAILABLE:
-            raise OpeningRequired(delivery.id)
-    return version
+            waiting = delivery
+    if waiting is not None:
+        raise OpeningRequired(waiting.id)
+    if document.id in _receipt_documents(session, actor, document.case_id):
+        return version
+    raise NotFound("document")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import re
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -34,11 +33,10 @@ from signing.keys import (
     certificate_fingerprint,
     issue_certificate_for_public_key,
 )
+from signing.pkcs11_refs import parse_pkcs11_ref
 from signing.tokens import (
-    PIN_ENV,
     Pkcs11SealKey,
     check_key,
-    module_from_env,
     pin_from_env,
     read_token_certificate,
     read_write_session,
@@ -50,7 +48,6 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
 # The portal's own files in a keyring folder; an authority must never overwrite them.
 _RESERVED_SLUGS = frozenset({"ca", "seal"})
 _LOCK_FILE = ".seals.lock"
-_PKCS11_PATH_ATTRIBUTES = frozenset({"token", "object", "type"})
 
 
 def issue_authority_seal(keyring: Keyring, folder: Path, slug: str, name: str) -> SealKey:
@@ -315,56 +312,5 @@ def _load_token_seal(
 
 def _parse_pkcs11_ref(ref: str) -> tuple[str, str, str]:
     """Return (token label, key label, module path). Errors never echo the reference."""
-    body, _, query = ref[len("pkcs11:") :].partition("?")
-    path = _attributes(body, ";", "path")
-    options = _attributes(query, "&", "query")
-    if {"pin-value", "pin-source"} & (set(path) | set(options)):
-        raise ValueError(
-            "pkcs11 seal reference: the PIN does not belong in a reference (references get "
-            f"logged); set {PIN_ENV}"
-        )
-    unknown = sorted(set(path) - _PKCS11_PATH_ATTRIBUTES)
-    if unknown:
-        raise ValueError(
-            f"pkcs11 seal reference: unsupported attribute(s) {', '.join(unknown)} "
-            "(use token=<label>;object=<key label>)"
-        )
-    if path.get("type", "private") != "private":
-        raise ValueError("pkcs11 seal reference: type must be 'private' (the key), if given")
-    for required in ("token", "object"):
-        if not path.get(required):
-            raise ValueError(
-                f"pkcs11 seal reference: {required}= is missing "
-                "(use pkcs11:token=<label>;object=<key label>)"
-            )
-    unknown = sorted(set(options) - {"module-path"})
-    if unknown:
-        raise ValueError(
-            f"pkcs11 seal reference: unsupported query attribute(s) {', '.join(unknown)}"
-        )
-    module_path = options.get("module-path") or module_from_env()
-    if not module_path.startswith("/"):
-        raise ValueError("pkcs11 seal reference: module-path must be an absolute path")
-    return path["token"], path["object"], module_path
-
-
-def _attributes(text: str, separator: str, part: str) -> dict[str, str]:
-    attributes: dict[str, str] = {}
-    if not text:
-        return attributes
-    for item in text.split(separator):
-        name, equals, value = item.partition("=")
-        name = name.strip().lower()
-        if not equals or not re.fullmatch(r"[a-z][a-z0-9-]*", name):
-            raise ValueError(
-                f"pkcs11 seal reference: malformed {part} attribute (expected name=value)"
-            )
-        if name in attributes:
-            raise ValueError(f"pkcs11 seal reference: {name}= is given twice")
-        if re.search(r"%(?![0-9A-Fa-f]{2})", value):
-            raise ValueError(f"pkcs11 seal reference: bad percent-encoding in {name}=")
-        try:
-            attributes[name] = unquote(value, errors="strict")
-        except UnicodeDecodeError:
-            raise ValueError(f"pkcs11 seal reference: {name}= is not UTF-8") from None
-    return attributes
+    parsed = parse_pkcs11_ref(ref, what="seal", object_type="private")
+    return parsed.token_label, parsed.object_label, parsed.module_path

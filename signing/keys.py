@@ -199,6 +199,11 @@ def _read_certificate(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(path.read_bytes())
 
 
+def passphrase_is_set() -> bool:
+    """Whether private key files are written and read encrypted (PORTAL_KEY_PASSPHRASE)."""
+    return _passphrase() is not None
+
+
 def _passphrase() -> bytes | None:
     value = os.environ.get(PASSPHRASE_ENV, "")
     return value.encode() if value else None
@@ -210,13 +215,38 @@ def _read_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
         key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
     except TypeError as error:
         # cryptography says TypeError when encryption and passphrase do not match up.
-        state = "set" if passphrase else "not set"
-        raise ValueError(f"cannot read {path} with {PASSPHRASE_ENV} {state}: {error}") from error
+        if passphrase:
+            raise ValueError(
+                f"{path} is not encrypted although {PASSPHRASE_ENV} is set: encrypt it with "
+                "`portal keys protect`"
+            ) from error
+        raise ValueError(f"{path} is encrypted: set {PASSPHRASE_ENV} to read it") from error
     except ValueError as error:
         raise ValueError(f"cannot read {path} (wrong {PASSPHRASE_ENV}?): {error}") from error
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{path} does not hold an EC private key")
     return key
+
+
+def protect_key_files(folder: Path) -> list[Path]:
+    """Encrypt the plain private key files (``*.key.pem``) in `folder` with PORTAL_KEY_PASSPHRASE.
+
+    Returns the files it encrypted; files already encrypted are left alone. For an instance
+    that started without a passphrase and moves to production.
+    """
+    if not passphrase_is_set():
+        raise ValueError(f"set {PASSPHRASE_ENV} first: it is what the files get encrypted with")
+    protected = []
+    for path in sorted(Path(folder).glob("*.key.pem")):
+        pem = path.read_bytes()
+        if b"BEGIN ENCRYPTED PRIVATE KEY" in pem:
+            continue
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{path} does not hold an EC private key")
+        _write_private_key(path, key)
+        protected.append(path)
+    return protected
 
 
 def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.fields import SigSeedSubFilter, enumerate_sig_fields
 from pyhanko.sign.general import SigningError
@@ -120,8 +121,9 @@ def _seal_with(
     try:
         # asyncio.run: callers are plain sync code (views, jobs, the CLI), with no loop running.
         return asyncio.run(_sign(writer, metadata, signer, _TIMESTAMPER))
-    except SigningError as error:
-        # E.g. the field is already signed: the caller has to choose another field name.
+    except (SigningError, PdfError) as error:
+        # E.g. the field is already signed, or the PDF is encrypted (pyHanko cannot write into
+        # it without the password): the caller gets one kind of error for a PDF it cannot seal.
         raise ValueError(
             f"cannot seal the PDF in field {metadata.field_name!r}: {error}"
         ) from error

@@ -102,30 +102,39 @@ class _ThreadSession:
         self.key = key
         self.token_label = key[1]
         self.thread = threading.current_thread()
-        self._keys: dict[str, Any] = {}
+        self._keys: dict[tuple[str, str], Any] = {}
         self._signers: dict[tuple[str, str, tuple[str, ...]], PKCS11Signer] = {}
 
     def private_key(self, label: str) -> Any:
-        if label not in self._keys:
-            from pkcs11 import Attribute, ObjectClass
+        from pkcs11 import ObjectClass
+
+        return self._key(ObjectClass.PRIVATE_KEY, "private key", label)
+
+    def secret_key(self, label: str) -> Any:
+        """A secret (e.g. AES) key, such as a key-encryption key (signing.token_kek)."""
+        from pkcs11 import ObjectClass
+
+        return self._key(ObjectClass.SECRET_KEY, "secret key", label)
+
+    def _key(self, object_class: Any, kind: str, label: str) -> Any:
+        if (kind, label) not in self._keys:
+            from pkcs11 import Attribute
 
             with _state.lock:
                 found = list(
                     self.session.get_objects(
-                        {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: label}
+                        {Attribute.CLASS: object_class, Attribute.LABEL: label}
                     )
                 )
             if not found:
-                raise LookupError(
-                    f"no private key labelled {label!r} in token {self.token_label!r}"
-                )
+                raise LookupError(f"no {kind} labelled {label!r} in token {self.token_label!r}")
             if len(found) > 1:
                 raise LookupError(
-                    f"{len(found)} private keys labelled {label!r} in token "
+                    f"{len(found)} {kind}s labelled {label!r} in token "
                     f"{self.token_label!r}: the label must name one key"
                 )
-            self._keys[label] = found[0]
-        return self._keys[label]
+            self._keys[(kind, label)] = found[0]
+        return self._keys[(kind, label)]
 
     def pdf_signer(self, key: Pkcs11SealKey) -> PKCS11Signer:
         cache_key = (

@@ -3,6 +3,11 @@
 Each object gets a fresh random 256-bit data key (DEK), wrapped with the key-encryption key (KEK)
 by RFC 3394 AES key wrap and kept in the object's row with its plaintext size and SHA-256.
 
+The KEK is a `WrappingKey`: 32 bytes held in memory (`KeyEncryptionKey`, from PORTAL_KEK, a file
+or the embedded demo's instance/kek.b64), or an AES key that never leaves a PKCS#11 token
+(signing.token_kek). Both do plain RFC 3394 (CKM_AES_KEY_WRAP), so the same key bytes give the
+same wrapped keys in either: a KEK moves into a token without rewriting a single row.
+
 Stored format ("EPO1"), streamed in one pass in both directions::
 
     header   = b"EPO1" || chunk_size (uint32, big-endian) || nonce_prefix (8 random bytes)
@@ -31,10 +36,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from storage.objects import ObjectStore
@@ -53,8 +60,34 @@ class TamperedObject(Exception):
     """A stored object or its wrapped key failed authentication."""
 
 
+class WrappingKey(Protocol):
+    """A key-encryption key: wraps and unwraps 32-byte data keys by RFC 3394 AES key wrap."""
+
+    @property
+    def key_id(self) -> str:
+        """Names the key in rows and messages (at most 32 characters) without revealing it."""
+        ...
+
+    def wrap(self, data_key: bytes) -> bytes:
+        """The data key wrapped (40 bytes for a 32-byte key)."""
+        ...
+
+    def unwrap(self, wrapped_key: bytes) -> bytes:
+        """The data key; ValueError if it was not wrapped by this key or was altered."""
+        ...
+
+    def derive_legacy_key(self, info: bytes) -> bytes:
+        """HKDF-SHA256 of the key itself, as format-1 row secrets were sealed (storage.secrets).
+
+        Only a key held in memory can; a token raises LookupError saying how to reseal them.
+        """
+        ...
+
+
 @dataclass(frozen=True)
 class KeyEncryptionKey:
+    """A KEK held in memory: from PORTAL_KEK, a KEK file, or the demo's instance/kek.b64."""
+
     key: bytes = field(repr=False)  # never in reprs, logs or tracebacks
 
     def __post_init__(self) -> None:
@@ -65,6 +98,18 @@ class KeyEncryptionKey:
     def key_id(self) -> str:
         """Names the key in rows and messages without revealing it."""
         return hashlib.sha256(self.key).hexdigest()[:16]
+
+    def wrap(self, data_key: bytes) -> bytes:
+        return aes_key_wrap(self.key, data_key)
+
+    def unwrap(self, wrapped_key: bytes) -> bytes:
+        try:
+            return aes_key_unwrap(self.key, wrapped_key)
+        except InvalidUnwrap:
+            raise ValueError(f"the wrapped key does not unwrap under KEK {self.key_id}") from None
+
+    def derive_legacy_key(self, info: bytes) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self.key)
 
 
 @dataclass(frozen=True)
@@ -245,7 +290,7 @@ class PlaintextChunks(Iterator[bytes]):
 class EncryptedObjects:
     """Encrypts objects on their way into a store and authenticates them on the way out."""
 
-    def __init__(self, store: ObjectStore, kek: KeyEncryptionKey) -> None:
+    def __init__(self, store: ObjectStore, kek: WrappingKey) -> None:
         self.store = store
         self.kek = kek
 
@@ -282,7 +327,7 @@ class EncryptedObjects:
                 key=key,
                 size=e.size,
                 sha256=e.sha256,
-                wrapped_key=aes_key_wrap(self.kek.key, dek),
+                wrapped_key=self.kek.wrap(dek),
                 kek_id=self.kek.key_id,
             )
             for key, dek, e in zip(keys, deks, encrypting, strict=True)
@@ -290,8 +335,8 @@ class EncryptedObjects:
 
     def _unwrap(self, wrapped_key: bytes) -> bytes:
         try:
-            return aes_key_unwrap(self.kek.key, wrapped_key)
-        except (InvalidUnwrap, ValueError):
+            return self.kek.unwrap(wrapped_key)
+        except ValueError:
             problem = f"wrong key-encryption key {self.kek.key_id}, or a corrupted wrapped key"
             raise TamperedObject(problem) from None
 

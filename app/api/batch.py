@@ -28,11 +28,12 @@ from app.api import idempotency as idem
 from app.api.auth import current_actor
 from app.api.batch_files import Documents, add_to_digest, file_errors
 from app.api.intake import checked_input, read_json_body, submit, submit_many
-from app.api.metadata import Metadata
+from app.api.metadata import Metadata, parse_metadata
 from app.api.problems import ApiProblem, ValidationFailed, from_invalid_input, not_found
 from app.api.representations import delivery_summary, iso, links
+from app.forms import intake_limits
 from app.web import db
-from casefiles.documents import CheckedFile
+from casefiles.documents import CheckedFile, Intake
 from directory.actors import AccessDenied, Actor
 from directory.errors import InvalidInput, NotFound
 from mailbox.bulk import Delivered, ItemResult
@@ -56,6 +57,10 @@ class Item:
     key: str | None
 
 
+# An item's metadata and files as checked before the transaction, or why they are refused.
+_Checked = tuple[Metadata, list[CheckedFile]] | ApiProblem
+
+
 @dataclass
 class _Work:
     """A good item on its way through the mailing."""
@@ -73,11 +78,28 @@ def batch() -> Response:
     data = read_json_body(MAX_BYTES, required=True)
     digest = idem.Digest(idem.request_label())
     digest.add(request.get_data(cache=True))
-    return idem.respond(digest, lambda: idem.Answer({"results": run_batch(data)}))
+    return run_batch(data, digest)
 
 
-def run_batch(data: Any) -> list[dict[str, Any]]:
+def run_batch(data: Any, digest: idem.Digest) -> Response:
+    """Check every item's documents, then deliver the good items in the request's transaction.
+
+    The checks (intake policy, seals) parse every PDF; they run before `idem.respond` and
+    `_deliver_all` begin the transaction, so a large mailing does not hold the database lock
+    (SQLite's, for everyone) while it parses, however often it references a large document.
+    """
     items = _items(data)
+    _check_shapes(items)
+    documents = Documents(current_actor())
+    documents.read_all(items)  # in a short transaction of its own
+    with contextlib.ExitStack() as spools:
+        with Intake(intake_limits()) as intake:
+            checked = [_checked(spools, intake, documents, raw) for raw in items]
+        return idem.respond(digest, lambda: idem.Answer({"results": _deliver_all(items, checked)}))
+
+
+def _deliver_all(items: list[Any], checked: list[_Checked]) -> list[dict[str, Any]]:
+    """Deliver the items whose documents passed their checks; a result for each item."""
     session, actor = db(), current_actor()
     known = _known_keys(session, actor, items)
     results: list[dict[str, Any]] = [{}] * len(items)
@@ -99,14 +121,12 @@ def run_batch(data: Any) -> list[dict[str, Any]]:
             continue
         keys.add(item.key) if item.key is not None else None
         work.append(_Work(index, item, digest))
-    documents = Documents(session, actor)
-    with contextlib.ExitStack() as spools:
-        work = [w for w in work if _checked(spools, documents, w, results)]
-        work = _claim(session, actor, work, results)
-        outcomes = submit_many(session, actor, [(w.meta, w.files) for w in work])  # type: ignore[misc]
-        _finish(session, work, outcomes, results, known if later else None)
+    work = [w for w in work if _take_checked(w, checked[w.index], results)]
+    work = _claim(session, actor, work, results)
+    outcomes = submit_many(session, actor, [(w.meta, w.files) for w in work])  # type: ignore[misc]
+    _finish(session, work, outcomes, results, known if later else None)
     for index in later:
-        results[index] = _run_item(session, actor, documents, items[index], known)
+        results[index] = _run_item(session, actor, checked[index], items[index], known)
     return results
 
 
@@ -124,6 +144,27 @@ def _items(data: Any) -> list[Any]:
     if errors or not isinstance(items, list):
         raise ValidationFailed(errors)
     return items
+
+
+def _check_shapes(items: list[Any]) -> None:
+    """Refuse the whole request if an item breaks the document (types, members, lengths): that
+    is a fault of the client's program, not of one letter. What the document cannot say (an
+    unreachable recipient, a file that is no PDF, an unknown document) fails its item alone."""
+    errors: list[tuple[str, str]] = []
+    for index, raw in enumerate(items):
+        at = f"items[{index}]"
+        try:
+            item = _parse_item(raw)
+            parse_metadata(item.metadata, prefix=f"{at}.metadata.")
+        except ValidationFailed as exc:
+            for error in exc.errors or []:
+                field = error["field"]
+                if field.startswith(at):
+                    errors.append((field, error["detail"]))
+                else:
+                    errors.append((at if field == "item" else f"{at}.{field}", error["detail"]))
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def _known_keys(session: Session, actor: Actor, items: list[Any]) -> dict[str, IdempotencyRecord]:
@@ -145,15 +186,24 @@ def _known_keys(session: Session, actor: Actor, items: list[Any]) -> dict[str, I
 
 
 def _checked(
-    spools: contextlib.ExitStack, documents: Documents, work: _Work, results: list[dict[str, Any]]
-) -> bool:
-    """Decode and check an item's metadata and files (kept open in `spools`); False if bad."""
+    spools: contextlib.ExitStack, intake: Intake, documents: Documents, raw: Any
+) -> _Checked:
+    """Decode and check an item's metadata and files (kept open in `spools`), sealed if asked;
+    before the transaction."""
     try:
-        uploads = documents.uploads(work.item.files)
-        work.meta, work.files = spools.enter_context(checked_input(work.item.metadata, uploads))
+        item = _parse_item(raw)
+        uploads = documents.uploads(item.files)
+        return spools.enter_context(checked_input(item.metadata, uploads, intake=intake))
     except ApiProblem as exc:
-        results[work.index] = _failed(work.item.ref, exc)
+        return exc
+
+
+def _take_checked(work: _Work, checked: _Checked, results: list[dict[str, Any]]) -> bool:
+    """The item's checked metadata and files into `work`; False (and its problem) if bad."""
+    if isinstance(checked, ApiProblem):
+        results[work.index] = _failed(work.item.ref, checked)
         return False
+    work.meta, work.files = checked
     return True
 
 
@@ -227,7 +277,7 @@ def _summary(delivered: Delivered) -> dict[str, Any]:
 def _run_item(
     session: Session,
     actor: Actor,
-    documents: Documents,
+    checked: _Checked,
     raw: Any,
     known: dict[str, IdempotencyRecord],
 ) -> dict[str, Any]:
@@ -246,8 +296,10 @@ def _run_item(
                 claimed = idem.claim(session, client_id, item.key, digest)
                 if claimed is None:  # a concurrent request holds the key
                     return _replayed(ref, idem.winner(session, client_id, item.key, digest), digest)
-            with checked_input(item.metadata, documents.uploads(item.files)) as (meta, files):
-                delivery = submit(session, actor, meta, files)
+            if isinstance(checked, ApiProblem):
+                raise checked
+            meta, files = checked
+            delivery = submit(session, actor, meta, files)
             body = delivery_summary(delivery)
             if claimed is not None:
                 idem.complete(claimed, idem.Answer(body, 201))

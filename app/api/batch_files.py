@@ -14,10 +14,10 @@ import uuid
 from typing import Any
 
 import pybase64
-from sqlalchemy.orm import Session
 
 from app.api import idempotency as idem
 from app.api.problems import ValidationFailed
+from app.forms import short_transaction
 from casefiles.errors import NotFound
 from casefiles.operations import get_document
 from directory.actors import AccessDenied, Actor
@@ -61,11 +61,34 @@ def add_to_digest(digest: idem.Digest, files: list[dict[str, str]]) -> None:
 
 
 class Documents:
-    """Reads an item's documents; a referenced one once a request, however many items name it."""
+    """Reads the items' documents; a referenced one once a request, however many items name
+    it, and checked again like any upload (the policy may have changed since it was stored)."""
 
-    def __init__(self, session: Session, actor: Actor) -> None:
-        self._session, self._actor = session, actor
-        self._read: dict[uuid.UUID, tuple[str, bytes]] = {}
+    def __init__(self, actor: Actor) -> None:
+        self._actor = actor
+        self._read: dict[uuid.UUID, tuple[str, bytes] | None] = {}
+
+    def read_all(self, items: list[Any]) -> None:
+        """Read every document the items reference, in a short transaction of its own: the
+        request's transaction begins only after the documents have been checked."""
+        wanted = {
+            uuid.UUID(f["document_id"])
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("files"), list)
+            for f in item["files"]
+            if isinstance(f, dict) and isinstance(f.get("document_id"), str)
+            if _is_uuid(f["document_id"])
+        }
+        if not wanted:
+            return
+        with short_transaction() as session:
+            for document_id in wanted - set(self._read):
+                try:
+                    version = get_document(session, self._actor, document_id).current
+                except (NotFound, AccessDenied):
+                    self._read[document_id] = None
+                    continue
+                self._read[document_id] = (version.filename, blob_bytes(session, version.blob))
 
     def uploads(self, files: list[dict[str, str]]) -> list[tuple[str, io.BytesIO]]:
         """(filename, stream) for each document, for `checked_input` to check like any upload."""
@@ -79,16 +102,11 @@ class Documents:
         return uploads
 
     def _referenced(self, document_id: uuid.UUID, i: int) -> tuple[str, bytes]:
-        if document_id not in self._read:
-            try:
-                version = get_document(self._session, self._actor, document_id).current
-            except (NotFound, AccessDenied):
-                field = f"files[{i}].document_id"
-                raise ValidationFailed(
-                    [(field, "is not a document in a case file of your authority")]
-                ) from None
-            self._read[document_id] = (version.filename, blob_bytes(self._session, version.blob))
-        return self._read[document_id]
+        read = self._read.get(document_id)
+        if read is None:  # not found, not the authority's, or not read by `read_all`
+            field = f"files[{i}].document_id"
+            raise ValidationFailed([(field, "is not a document in a case file of your authority")])
+        return read
 
 
 def decode(file: dict[str, str], i: int) -> bytes:

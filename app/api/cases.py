@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from urllib.parse import quote
 
-from flask import Response, request, stream_with_context
+from flask import request
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.api import bp
@@ -23,6 +22,7 @@ from app.api.representations import (
     event_json,
     message_json,
 )
+from app.downloads import attachment
 from app.web import db
 from casefiles.journal import entries
 from casefiles.models import CaseFile
@@ -31,6 +31,7 @@ from mailbox.queries import case_messages
 from storage.blobs import read_blob
 
 LIST_LIMIT = 100
+OCTET_STREAM = "application/octet-stream"
 
 
 @bp.get("/cases", endpoint="list_cases")
@@ -40,6 +41,9 @@ def list_cases_view() -> dict[str, Any]:
     if unknown:
         raise ValidationFailed([(name, "is not a known query parameter") for name in unknown])
     ref = request.args.get("external_ref")
+    if ref is not None and "\x00" in ref:
+        # No case file has one (the document says so), and PostgreSQL refuses to compare it.
+        raise ValidationFailed([("external_ref", "must not contain NUL")])
     if ref is None:
         cases = list_cases(session, actor, limit=LIST_LIMIT)
     else:
@@ -59,7 +63,8 @@ def case_events(case_id: uuid.UUID) -> dict[str, Any]:
     session = db()
     case = get_case(session, current_actor(), case_id)
     after = request.args.get("after", "0")
-    if not after.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²", which int() then refuses (a 500).
+    if not after.isascii() or not after.isdigit():
         raise ValidationFailed([("after", "must be a sequence number (0 or more)")])
     events = [event_json(e) for e in entries(session, case) if e.seq > int(after)]
     return {
@@ -80,33 +85,32 @@ def case_messages_view(case_id: uuid.UUID) -> dict[str, Any]:
 def answer(case_id: uuid.UUID) -> BaseResponse:
     """The authority answers within the case: a delivery to the case's recipient."""
     submission = read_multipart()
+    uploads = [(f.filename or "", f.stream) for f in submission.files]
+    # Checked and sealed before the transaction begins, as in `create_delivery`.
+    with checked_input(
+        submission.metadata,
+        uploads,
+        allowed=CASE_MESSAGE_MEMBERS,
+        recipient_required=False,
+    ) as (meta, files):
 
-    def work() -> Answer:
-        uploads = [(f.filename or "", f.stream) for f in submission.files]
-        with checked_input(
-            submission.metadata,
-            uploads,
-            allowed=CASE_MESSAGE_MEMBERS,
-            recipient_required=False,
-        ) as (meta, files):
+        def work() -> Answer:
             delivery = submit(db(), current_actor(), meta, files, case_id=case_id)
-        body = delivery_summary(delivery)
-        return Answer(body, 201, {"Location": body["links"]["self"]})
+            body = delivery_summary(delivery)
+            return Answer(body, 201, {"Location": body["links"]["self"]})
 
-    return respond(submission.digest, work)
+        return respond(submission.digest, work)
 
 
 @bp.get("/documents/<uuid:document_id>", endpoint="download")
 def download(document_id: uuid.UUID) -> BaseResponse:
     session = db()
     version = get_document(session, current_actor(), document_id).current
-    response = Response(
-        stream_with_context(read_blob(session, version.blob)), mimetype=version.media_type
+    # The document's own type, unless the client asks for plain bytes (as the document allows).
+    wanted = request.accept_mimetypes.best_match([version.media_type, OCTET_STREAM])
+    return attachment(
+        read_blob(session, version.blob),
+        filename=version.filename,
+        media_type=OCTET_STREAM if wanted == OCTET_STREAM else version.media_type,
+        size=version.blob.size,
     )
-    ascii_name = version.filename.encode("ascii", "replace").decode().replace('"', "")
-    response.headers["Content-Length"] = str(version.blob.size)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(version.filename)}"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response

@@ -4,37 +4,40 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Response, request, stream_with_context
+from flask import request
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.api import bp
 from app.api.auth import current_actor
 from app.api.idempotency import Answer, Digest, request_label, respond
 from app.api.intake import checked_input, read_json_body, read_multipart, submit
+from app.api.metadata import MAX_REASON
 from app.api.problems import ApiProblem, ValidationFailed
 from app.api.representations import delivery_detail, delivery_summary
+from app.downloads import attachment
 from app.web import db
 from mailbox.jobs import DELIVERED
 from mailbox.operations import withdraw_delivery
 from mailbox.queries import get_delivery, receipt_files
 from storage.blobs import blob_bytes, read_blob
 
-MAX_REASON = 500
 SMALL_BODY = 64 * 1024
 
 
 @bp.post("/deliveries")
 def create_delivery() -> BaseResponse:
     submission = read_multipart()
+    uploads = [(f.filename or "", f.stream) for f in submission.files]
+    # Checked and sealed before `respond` looks up the Idempotency-Key: the transaction (and
+    # SQLite's write lock) begins only after the files have been parsed.
+    with checked_input(submission.metadata, uploads) as (meta, files):
 
-    def work() -> Answer:
-        uploads = [(f.filename or "", f.stream) for f in submission.files]
-        with checked_input(submission.metadata, uploads) as (meta, files):
+        def work() -> Answer:
             delivery = submit(db(), current_actor(), meta, files)
-        body = delivery_summary(delivery)
-        return Answer(body, 201, {"Location": body["links"]["self"]})
+            body = delivery_summary(delivery)
+            return Answer(body, 201, {"Location": body["links"]["self"]})
 
-    return respond(submission.digest, work)
+        return respond(submission.digest, work)
 
 
 # Named "get_delivery" for the links; the function's own name would shadow the domain query.
@@ -74,12 +77,13 @@ def delivery_receipt(delivery_id: uuid.UUID) -> BaseResponse:
         )
     if wanted == "application/pdf":
         blob = files.pdf.blob
-        response = Response(stream_with_context(read_blob(session, blob)), mimetype=wanted)
-        response.headers["Content-Length"] = str(blob.size)
-        response.headers["Content-Disposition"] = f'attachment; filename="{files.pdf.filename}"'
+        response = attachment(
+            read_blob(session, blob), filename=files.pdf.filename, media_type=wanted, size=blob.size
+        )
     else:
         # The stored document itself, byte for byte: what was signed is what is handed out.
-        response = Response(blob_bytes(session, files.json.blob), mimetype="application/json")
+        signed = blob_bytes(session, files.json.blob)
+        response = attachment(signed, filename=files.json.filename, media_type="application/json")
     response.headers["Vary"] = "Accept"
     return response
 
@@ -88,18 +92,21 @@ def delivery_receipt(delivery_id: uuid.UUID) -> BaseResponse:
 def withdraw(delivery_id: uuid.UUID) -> BaseResponse:
     data = read_json_body(SMALL_BODY, required=False)
     digest = Digest(request_label())
-    digest.add(request.get_data(cache=True))
+    raw = request.get_data(cache=True)
+    digest.add(raw)
 
     def work() -> Answer:
-        reason = _reason(data)
+        reason = _reason(data, sent=bool(raw))
         delivery = withdraw_delivery(db(), current_actor(), delivery_id, reason)
         return Answer(delivery_detail(delivery))
 
     return respond(digest, work)
 
 
-def _reason(data: object) -> str:
-    if data is None:
+def _reason(data: object, *, sent: bool) -> str:
+    """The reason from an optional body {"reason": string or null}; a JSON `null` body is no
+    object, unlike an empty body."""
+    if data is None and not sent:
         return ""
     if not isinstance(data, dict):
         raise ValidationFailed([("body", "must be a JSON object")])
@@ -107,8 +114,8 @@ def _reason(data: object) -> str:
     reason = data.get("reason", "")
     if reason is not None and not isinstance(reason, str):
         errors.append(("reason", "must be a string"))
-    elif reason and len(reason) > MAX_REASON:
-        errors.append(("reason", f"is longer than {MAX_REASON} characters"))
+    elif reason and (len(reason) > MAX_REASON or "\x00" in reason):
+        errors.append(("reason", f"has at most {MAX_REASON} characters, no NUL"))
     if errors:
         raise ValidationFailed(errors)
     return reason or ""

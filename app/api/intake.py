@@ -9,14 +9,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
-from flask import current_app, request
+from flask import request
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
+from app.api.auth import current_actor
 from app.api.idempotency import Digest, request_label
 from app.api.metadata import DELIVERY_MEMBERS, Metadata, parse_json, parse_metadata
 from app.api.problems import ApiProblem, ValidationFailed
-from casefiles.documents import CheckedFile, Upload, check_upload
+from app.forms import intake_limits, prepared_for_delivery
+from casefiles.documents import CheckedFile, Intake, Upload
 from directory.actors import Actor
 from directory.errors import InvalidInput
 from directory.operations import find_parties_by_number, find_party_by_number, party_number
@@ -48,7 +50,13 @@ def read_multipart() -> Submission:
             "Send a delivery as multipart/form-data with the parts 'metadata' and 'files'.",
         )
     form, uploads = request.form, request.files
-    errors = [(name, "is not a known part") for name in sorted({*form, *uploads} - set(PARTS))]
+    # Werkzeug files a part without a name under None (typed str, which it is not).
+    names: set[str | None] = {*form, *uploads}
+    named = {name for name in names if name}
+    errors = [(name, "is not a known part") for name in sorted(named - set(PARTS))]
+    if named != names:
+        # A part without a name has no member to blame: "parts" stands for the body's parts.
+        errors.append(("parts", "every part needs a name: 'metadata' or 'files'"))
     metadata = [v.encode() for v in form.getlist("metadata")]
     metadata += [f.stream.read() for f in uploads.getlist("metadata")]
     if len(metadata) != 1:
@@ -95,9 +103,11 @@ def checked_input(
     *,
     allowed: frozenset[str] = DELIVERY_MEMBERS,
     recipient_required: bool = True,
+    intake: Intake | None = None,
 ) -> Iterator[tuple[Metadata, list[CheckedFile]]]:
     """Metadata (raw JSON or parsed) and files checked together, every fault named at once;
-    the files' spools are closed afterwards."""
+    the files are checked by the intake policy (in `intake`, if given, for many items) and
+    sealed or validated, so call it before the transaction; their spools are closed afterwards."""
     errors: list[tuple[str, str]] = []
     meta: Metadata | None = None
     try:
@@ -110,18 +120,25 @@ def checked_input(
     try:
         if not uploads:
             errors.append(("files", "attach at least one PDF document"))
-        limit = current_app.config["PORTAL_MAX_UPLOAD_BYTES"]
-        for n, (filename, stream) in enumerate(uploads):
+        with contextlib.ExitStack() as own:
+            checker = intake or own.enter_context(Intake(intake_limits()))
+            for n, (filename, stream) in enumerate(uploads):
+                try:
+                    # Werkzeug's parts and BytesIO are binary streams; Upload's type is narrower.
+                    upload = Upload(filename=filename, stream=cast(BinaryIO, stream))
+                    files.append(checker.check(upload, field=f"files[{n}]"))
+                except InvalidInput as exc:
+                    errors.append((exc.field, str(exc)))
+        prepared: list[CheckedFile] = []
+        if not errors and meta is not None:
             try:
-                # Werkzeug's parts and BytesIO are binary streams; Upload's type is narrower.
-                upload = Upload(filename=filename, stream=cast(BinaryIO, stream))
-                files.append(check_upload(upload, field=f"files[{n}]", max_bytes=limit))
+                prepared = prepared_for_delivery(current_actor(), files, seal=meta.options.seal)
             except InvalidInput as exc:
                 errors.append((exc.field, str(exc)))
         if errors:
             raise ValidationFailed(errors)
         assert meta is not None
-        yield meta, files
+        yield meta, prepared
     finally:
         for checked in files:
             checked.close()

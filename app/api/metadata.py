@@ -4,6 +4,7 @@ with every fault named at once, before anything is looked up or stored."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +13,25 @@ from app.api.problems import ValidationFailed
 from mailbox.operations import DeliveryOptions
 
 KINDS = ("decision", "letter", "invoice", "information")
+MAX_SUBJECT = 300
 MAX_BODY = 20_000
 MAX_EXTERNAL_REF = 100
+MAX_PERIOD_DAYS = 365
+MAX_REASON = 500
+# The forms of the numbers the document promises (the check digit is checked later, by the
+# directory). Written once here for the OpenAPI document and for the code, so both agree.
+AHVN13_PATTERN = r"^756(\.?[0-9]{4}){2}\.?[0-9]{2}$"
+UID_PATTERN = r"^CHE-?([0-9]{3}\.?){2}[0-9]{3}$"
+# Text is stripped before use and lands in text columns, which in PostgreSQL cannot hold NUL:
+# so no NUL anywhere, and one character that is neither NUL nor white space. White space as
+# Python's str.strip() sees it, spelled out: regex engines disagree about what \s covers.
+_WHITE = r"\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = rf"^[^\x00]*[^\x00{_WHITE}][^\x00]*$"
+NO_NUL_PATTERN = r"^[^\x00]*$"
+TEXT_RULE = "not only white space, and no NUL"
+_TEXT = re.compile(TEXT_PATTERN.removeprefix("^").removesuffix("$"))
+# A \u escape of a UTF-16 surrogate: in pairs an emoji, alone no Unicode at all.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 # member -> (JSON type name, Python types); bool is not an int here, whatever Python thinks.
 _MEMBERS: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -48,10 +66,20 @@ class Metadata:
 
 
 def parse_json(raw: bytes | str, field: str = "metadata") -> Any:
+    """JSON text as RFC 8259 wants it: UTF-8, and strings of Unicode characters. A lone
+    surrogate escape would otherwise reach the database or a problem's text and fail there."""
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+        if _SURROGATE_ESCAPE.search(raw if isinstance(raw, bytes) else raw.encode()):
+            json.dumps(data, ensure_ascii=False).encode()  # UnicodeEncodeError if one is alone
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError and UnicodeEncodeError alike
         raise ValidationFailed([(field, "is not valid JSON (UTF-8)")]) from None
+    return data
+
+
+def is_text(value: str, max_length: int) -> bool:
+    """1 to max_length characters as sent, not only white space, no NUL (as TEXT_PATTERN)."""
+    return len(value) <= max_length and _TEXT.fullmatch(value) is not None
 
 
 def parse_metadata(
@@ -64,6 +92,10 @@ def parse_metadata(
     """A checked Metadata, or ValidationFailed listing every member at fault."""
     if not isinstance(data, dict):
         raise ValidationFailed([(prefix.rstrip(".") or "metadata", "must be a JSON object")])
+    period = data.get("appeal_period_days")
+    if isinstance(period, float) and period.is_integer():
+        # JSON Schema counts 30.0 as an integer, and so does the document.
+        data = {**data, "appeal_period_days": int(period)}
     errors: list[tuple[str, str]] = []
     for name in sorted(set(data) - allowed):
         errors.append((prefix + name, "is not a known member"))
@@ -85,13 +117,20 @@ def parse_metadata(
     kind = data["kind"]
     if kind not in KINDS:
         errors.append((prefix + "kind", f"must be one of {', '.join(KINDS)}"))
+    if not is_text(data["subject"], MAX_SUBJECT):
+        errors.append((prefix + "subject", f"has 1 to {MAX_SUBJECT} characters: {TEXT_RULE}"))
     body = data.get("body") or ""
-    if len(body) > MAX_BODY:
-        errors.append((prefix + "body", f"is longer than {MAX_BODY} characters"))
+    if len(body) > MAX_BODY or "\x00" in body:
+        errors.append((prefix + "body", f"has at most {MAX_BODY} characters, no NUL"))
+    period = data.get("appeal_period_days")
+    if period is not None and not 1 <= period <= MAX_PERIOD_DAYS:
+        errors.append((prefix + "appeal_period_days", f"is 1 to {MAX_PERIOD_DAYS} days"))
     case_id = _case_id(data.get("case_id"), prefix, errors)
     external_ref = data.get("external_ref")
-    if external_ref is not None and not 1 <= len(external_ref.strip()) <= MAX_EXTERNAL_REF:
-        errors.append((prefix + "external_ref", f"has 1 to {MAX_EXTERNAL_REF} characters"))
+    if external_ref is not None and not is_text(external_ref, MAX_EXTERNAL_REF):
+        errors.append(
+            (prefix + "external_ref", f"has 1 to {MAX_EXTERNAL_REF} characters: {TEXT_RULE}")
+        )
     if case_id is not None and external_ref is not None:
         errors.append((prefix + "external_ref", "give either case_id or external_ref, not both"))
     if errors:
@@ -121,7 +160,16 @@ def _recipient(value: Any, prefix: str, errors: list[tuple[str, str]]) -> Recipi
     if not isinstance(value[name], str):
         errors.append((f"{field}.{name}", "must be a string"))
         return None
+    if not _matches(AHVN13_PATTERN if name == "ahvn13" else UID_PATTERN, value[name]):
+        example = "756.1234.5678.97" if name == "ahvn13" else "CHE-123.456.788"
+        errors.append((f"{field}.{name}", f"must be written like {example}"))
+        return None
     return None if unknown else Recipient(**{name: value[name]})
+
+
+def _matches(pattern: str, value: str) -> bool:
+    # fullmatch, not the pattern's own `$`, which in Python also matches before a final newline.
+    return re.fullmatch(pattern.removeprefix("^").removesuffix("$"), value) is not None
 
 
 def _case_id(value: Any, prefix: str, errors: list[tuple[str, str]]) -> uuid.UUID | None:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from flask import Response
+
 from app.api import bp
-from app.api.schemas import SCHEMAS, ref
+from app.api.metadata import NO_NUL_PATTERN
+from app.api.schemas import IDEMPOTENCY_KEY, SCHEMAS, ref
+from app.api.schemas_batch import BATCH_SCHEMAS
 
 JSON = "application/json"
 PROBLEM = "application/problem+json"
+BINARY = {"type": "string", "format": "binary"}
+OCTET_STREAM = "application/octet-stream"
+# What the portal stores and so serves: delivered PDFs, residents' images, receipts (PDF and
+# JSON), listed one by one rather than as */*; and application/octet-stream, the same bytes for
+# a client that asks for it. Generators that know no PDF or image type (openapi-python-client)
+# take the first type they know for the response, so octet-stream comes before JSON: they then
+# hand out the bytes rather than parse a PDF as JSON.
+DOCUMENT_TYPES = ("application/pdf", "image/png", "image/jpeg", OCTET_STREAM, JSON)
 IDEMPOTENCY = {"$ref": "#/components/parameters/IdempotencyKey"}
 
 
@@ -26,8 +39,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    # Any request can meet a database conflict (503), so every operation lists it.
-    return {str(s): {"$ref": f"#/components/responses/Problem{s}"} for s in (*statuses, 503)}
+    # Any request can meet a database conflict (503), so every operation lists it; and a method
+    # that another route of the same URL takes (GET /deliveries/batch) answers 405.
+    return {str(s): {"$ref": f"#/components/responses/Problem{s}"} for s in (*statuses, 405, 503)}
 
 
 def _upload(schema: str) -> dict[str, Any]:
@@ -115,15 +129,7 @@ PATHS: dict[str, Any] = {
             "parameters": [_id("delivery_id"), IDEMPOTENCY],
             "requestBody": {
                 "required": False,
-                "content": {
-                    JSON: {
-                        "schema": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {"reason": {"type": "string", "maxLength": 500}},
-                        }
-                    }
-                },
+                "content": {JSON: {"schema": ref("WithdrawRequest")}},
             },
             "responses": {
                 "200": _json(ref("Delivery"), "Withdrawn"),
@@ -135,15 +141,15 @@ PATHS: dict[str, Any] = {
         "get": {
             "operationId": "listCases",
             "summary": "Your authority's case files, or the one with your external reference",
-            "parameters": [{"name": "external_ref", "in": "query", "schema": {"type": "string"}}],
+            "parameters": [
+                {
+                    "name": "external_ref",
+                    "in": "query",
+                    "schema": {"type": "string", "pattern": NO_NUL_PATTERN},
+                }
+            ],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {"cases": {"type": "array", "items": ref("Case")}},
-                    },
-                    "Case files, newest first",
-                ),
+                "200": _json(ref("CaseList"), "Case files, newest first"),
                 **_problems(401, 422),
             },
         }
@@ -153,7 +159,10 @@ PATHS: dict[str, Any] = {
             "operationId": "getCase",
             "summary": "A case file with its parties",
             "parameters": [_id("case_id")],
-            "responses": {"200": _json(ref("Case"), "The case file"), **_problems(401, 404)},
+            "responses": {
+                "200": _json(ref("CaseDetail"), "The case file"),
+                **_problems(401, 404),
+            },
         }
     },
     "/cases/{case_id}/events": {
@@ -170,18 +179,7 @@ PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "case_id": {"type": "string"},
-                            "case_reference": {"type": "string"},
-                            "head_hash": {"type": ["string", "null"]},
-                            "events": {"type": "array", "items": ref("Event")},
-                        },
-                    },
-                    "Events in order",
-                ),
+                "200": _json(ref("EventLog"), "Events in order"),
                 **_problems(401, 404, 422),
             },
         }
@@ -192,16 +190,7 @@ PATHS: dict[str, Any] = {
             "summary": "Messages of the case file, both directions, oldest first",
             "parameters": [_id("case_id")],
             "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "case_id": {"type": "string"},
-                            "messages": {"type": "array", "items": ref("Message")},
-                        },
-                    },
-                    "Messages",
-                ),
+                "200": _json(ref("MessageList"), "Messages"),
                 **_problems(401, 404),
             },
         },
@@ -220,8 +209,10 @@ PATHS: dict[str, Any] = {
             "parameters": [_id("document_id")],
             "responses": {
                 "200": {
-                    "description": "The document's current version",
-                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+                    "description": "The document's current version, in its own media type "
+                    "(the Document's `media_type`), always as an attachment",
+                    "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+                    "content": {t: {"schema": BINARY} for t in DOCUMENT_TYPES},
                 },
                 **_problems(401, 404),
             },
@@ -233,6 +224,7 @@ _PROBLEM_TEXTS = {
     400: "Malformed request (the body is not JSON)",
     401: "No API key, or an unknown or revoked one (see WWW-Authenticate)",
     404: "No such resource, or one of another authority",
+    405: "The method is not allowed on this URL; Allow lists those that are",
     406: "The media type asked for in Accept is not offered",
     409: "Conflict; the problem's code says which (already_delivered, receipt_pending, "
     "request_in_progress)",
@@ -241,6 +233,12 @@ _PROBLEM_TEXTS = {
     422: "Invalid input; `errors` names the members at fault",
     503: "Busy (a database conflict) or briefly unavailable; nothing was saved. Send the request "
     "again after Retry-After seconds, with the same Idempotency-Key if it had one",
+}
+
+_PROBLEM_HEADERS = {
+    401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+    405: {"Allow": {"required": True, "schema": {"type": "string"}}},
+    503: {"Retry-After": {"schema": {"type": "string"}}},
 }
 
 SPEC: dict[str, Any] = {
@@ -273,7 +271,7 @@ SPEC: dict[str, Any] = {
                 "description": "Send the same request again with the same key to get the first "
                 "answer again (with Idempotent-Replayed: true) instead of a second delivery. "
                 "The same key with a different request answers 422 idempotency_key_reused.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                "schema": IDEMPOTENCY_KEY,
             }
         },
         "headers": {
@@ -286,14 +284,17 @@ SPEC: dict[str, Any] = {
             f"Problem{status}": {
                 "description": text,
                 "content": {PROBLEM: {"schema": ref("Problem")}},
+                **({"headers": _PROBLEM_HEADERS[status]} if status in _PROBLEM_HEADERS else {}),
             }
             for status, text in _PROBLEM_TEXTS.items()
         },
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **BATCH_SCHEMAS},
     },
 }
 
 
 @bp.get("/openapi.json", endpoint="openapi")
-def openapi() -> dict[str, Any]:
-    return SPEC
+def openapi() -> Response:
+    # In the order written, not with Flask's sorted keys: generators take the first media type
+    # they know (see DOCUMENT_TYPES), and people read paths in the order they were grouped.
+    return Response(json.dumps(SPEC, ensure_ascii=False), mimetype=JSON)

@@ -4,55 +4,146 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.api.metadata import KINDS, MAX_BODY, MAX_EXTERNAL_REF
+from app.api.metadata import (
+    AHVN13_PATTERN,
+    KINDS,
+    MAX_BODY,
+    MAX_EXTERNAL_REF,
+    MAX_PERIOD_DAYS,
+    MAX_REASON,
+    MAX_SUBJECT,
+    NO_NUL_PATTERN,
+    TEXT_PATTERN,
+    UID_PATTERN,
+)
 
 STR = {"type": "string"}
 UUID = {"type": "string", "format": "uuid"}
 TIME = {"type": ["string", "null"], "format": "date-time"}
-LINKS = {"type": "object", "additionalProperties": {"type": "string"}}
+# Text that must hold more than white space (the portal strips it) and no NUL.
+TEXT = {"type": "string", "minLength": 1, "pattern": TEXT_PATTERN}
+# A PDF as a multipart file part: `format: binary` is what client generators (and
+# schemathesis) take for a file; `contentMediaType` says which kind, as OpenAPI 3.1 does.
+PDF_PART = {
+    "type": "string",
+    "format": "binary",
+    "contentMediaType": "application/pdf",
+    "minLength": 1,
+}
+# What `idempotency.check_key` takes: 1 to 200 printable ASCII characters.
+IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]+$"}
 
 
 def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def nullable(name: str) -> dict[str, Any]:
+    return {"anyOf": [ref(name), {"type": "null"}]}
+
+
+def links(*names: str, description: str) -> dict[str, Any]:
+    # Named link objects: inline ones make client generators derive one model name from two
+    # places (openapi-python-client dropped Delivery and DeliveryCreated over it).
+    return {
+        "type": "object",
+        "description": description,
+        "required": list(names),
+        "properties": {name: STR for name in names},
+    }
+
+
+def _extends(base: str, properties: dict[str, Any]) -> dict[str, Any]:
+    # allOf of the base and an object with the new members: the form generators merge.
+    return {"allOf": [ref(base), {"type": "object", "properties": properties}]}
+
+
+def _metadata_members(*, in_case: bool) -> dict[str, Any]:
+    """The members of a delivery's metadata; within a case file without case_id/external_ref."""
+    members: dict[str, Any] = {
+        "recipient": ref("Recipient"),
+        "kind": {"type": "string", "enum": list(KINDS)},
+        "subject": {**TEXT, "maxLength": MAX_SUBJECT},
+        "body": {"type": ["string", "null"], "maxLength": MAX_BODY, "pattern": NO_NUL_PATTERN},
+        "case_id": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "Add to this case file of your authority (not with external_ref).",
+        },
+        "external_ref": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "maxLength": MAX_EXTERNAL_REF,
+            "pattern": TEXT_PATTERN,
+            "description": "Your own file number: the delivery goes into the case file "
+            "with this reference, which is opened if there is none yet (not with case_id).",
+        },
+        "reply_allowed": {"type": ["boolean", "null"], "default": True},
+        "appeal_period_days": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": MAX_PERIOD_DAYS,
+        },
+        "seal": {
+            "type": ["boolean", "null"],
+            "default": False,
+            "description": "Seal the PDFs with your authority's seal (PAdES); 422 if your "
+            "authority has no seal.",
+        },
+    }
+    if in_case:
+        del members["case_id"], members["external_ref"]
+        members["recipient"] = nullable("Recipient")
+    return members
+
+
+def _upload(metadata: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["metadata", "files"],
+        "properties": {
+            "metadata": ref(metadata),
+            "files": {"type": "array", "minItems": 1, "items": PDF_PART},
+        },
+    }
+
+
 SCHEMAS: dict[str, Any] = {
     "Recipient": {
         "type": "object",
-        "description": "A person by AHVN13 (756.1234.5678.97) or an organisation by UID.",
-        "oneOf": [
-            {"required": ["ahvn13"], "properties": {"ahvn13": STR}, "additionalProperties": False},
-            {"required": ["uid"], "properties": {"uid": STR}, "additionalProperties": False},
-        ],
+        "description": "A person by AHVN13 (756.1234.5678.97) or an organisation by UID "
+        "(CHE-123.456.788). A number with a wrong check digit is refused (422); one of "
+        "nobody registered, or of someone without consent, answers recipient_not_reachable.",
+        "oneOf": [ref("PersonNumber"), ref("OrganisationNumber")],
+    },
+    "PersonNumber": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["ahvn13"],
+        "properties": {"ahvn13": {"type": "string", "pattern": AHVN13_PATTERN}},
+    },
+    "OrganisationNumber": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["uid"],
+        "properties": {"uid": {"type": "string", "pattern": UID_PATTERN}},
     },
     "DeliveryMetadata": {
         "type": "object",
         "additionalProperties": False,
         "required": ["recipient", "kind", "subject"],
-        "properties": {
-            "recipient": ref("Recipient"),
-            "kind": {"type": "string", "enum": list(KINDS)},
-            "subject": {"type": "string", "minLength": 1, "maxLength": 300},
-            "body": {"type": ["string", "null"], "maxLength": MAX_BODY},
-            "case_id": {
-                "type": ["string", "null"],
-                "format": "uuid",
-                "description": "Add to this case file of your authority.",
-            },
+        "properties": _metadata_members(in_case=False),
+        # case_id or external_ref, not both (null stands for not given). Said this way round:
+        # schemathesis 4.32 fails on `not` beside a multipart file, and a top-level anyOf makes
+        # openapi-python-client split the model in two.
+        "dependentSchemas": {
             "external_ref": {
-                "type": ["string", "null"],
-                "maxLength": MAX_EXTERNAL_REF,
-                "description": "Your own file number: the delivery goes into the case file "
-                "with this reference, which is opened if there is none yet.",
-            },
-            "reply_allowed": {"type": ["boolean", "null"], "default": True},
-            "appeal_period_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 365},
-            "seal": {
-                "type": ["boolean", "null"],
-                "default": False,
-                "description": "Seal the PDFs with your authority's seal (PAdES); 422 if your "
-                "authority has no seal.",
-            },
+                "anyOf": [
+                    {"properties": {"external_ref": {"type": "null"}}},
+                    {"properties": {"case_id": {"type": "null"}}},
+                ]
+            }
         },
     },
     "CaseMessageMetadata": {
@@ -61,40 +152,10 @@ SCHEMAS: dict[str, Any] = {
         "required": ["kind", "subject"],
         "description": "As DeliveryMetadata without case_id and external_ref; the recipient "
         "defaults to the case file's recipient.",
-        "properties": {
-            "recipient": ref("Recipient"),
-            "kind": {"type": "string", "enum": list(KINDS)},
-            "subject": {"type": "string", "minLength": 1, "maxLength": 300},
-            "body": {"type": ["string", "null"], "maxLength": MAX_BODY},
-            "reply_allowed": {"type": ["boolean", "null"]},
-            "appeal_period_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 365},
-            "seal": {"type": ["boolean", "null"]},
-        },
+        "properties": _metadata_members(in_case=True),
     },
-    "DeliveryUpload": {
-        "type": "object",
-        "required": ["metadata", "files"],
-        "properties": {
-            "metadata": ref("DeliveryMetadata"),
-            "files": {
-                "type": "array",
-                "minItems": 1,
-                "items": {"type": "string", "contentMediaType": "application/pdf"},
-            },
-        },
-    },
-    "CaseMessageUpload": {
-        "type": "object",
-        "required": ["metadata", "files"],
-        "properties": {
-            "metadata": ref("CaseMessageMetadata"),
-            "files": {
-                "type": "array",
-                "minItems": 1,
-                "items": {"type": "string", "contentMediaType": "application/pdf"},
-            },
-        },
-    },
+    "DeliveryUpload": _upload("DeliveryMetadata"),
+    "CaseMessageUpload": _upload("CaseMessageMetadata"),
     "DeliveryStatus": {
         "type": "string",
         "enum": ["accepted", "available", "opened", "deemed_delivered", "withdrawn"],
@@ -108,9 +169,21 @@ SCHEMAS: dict[str, Any] = {
             "case_reference": STR,
             "status": ref("DeliveryStatus"),
             "available_at": TIME,
-            "links": LINKS,
+            "links": ref("DeliveryLinks"),
         },
     },
+    "DeliveryLinks": links(
+        "self",
+        "receipt",
+        "withdraw",
+        "case",
+        "events",
+        "messages",
+        description="Where to follow a delivery (self, receipt, withdraw) and its case file.",
+    ),
+    "DocumentLinks": links("download", description="Where to fetch the document's bytes."),
+    "CaseLinks": links("self", "events", "messages", description="Where to follow a case file."),
+    "SelfLink": links("self", description="The resource itself."),
     "Signature": {
         "type": "object",
         "properties": {
@@ -131,20 +204,16 @@ SCHEMAS: dict[str, Any] = {
             "size": {"type": "integer"},
             "sha256": STR,
             "signatures": {"type": "array", "items": ref("Signature")},
-            "links": LINKS,
+            "links": ref("DocumentLinks"),
         },
     },
-    "Delivery": {
-        "allOf": [ref("DeliveryCreated")],
-        "type": "object",
-        "properties": {
+    "Delivery": _extends(
+        "DeliveryCreated",
+        {
             "kind": STR,
             "subject": STR,
             "external_ref": {"type": ["string", "null"]},
-            "recipient": {
-                "type": "object",
-                "properties": {"name": STR, "ahvn13": STR, "uid": STR},
-            },
+            "recipient": ref("PartyInfo"),
             "accepted_at": TIME,
             "opened_at": TIME,
             "opened_by": {"type": ["string", "null"]},
@@ -156,7 +225,7 @@ SCHEMAS: dict[str, Any] = {
             "due_date": {"type": ["string", "null"], "format": "date"},
             "documents": {"type": "array", "items": ref("Document")},
         },
-    },
+    ),
     "Receipt": {
         "type": "object",
         "description": "The signed receipt as filed in the case file. `jws` is a compact JWS "
@@ -180,7 +249,33 @@ SCHEMAS: dict[str, Any] = {
             "status": {"type": "string", "enum": ["open", "closed"]},
             "external_ref": {"type": ["string", "null"]},
             "created_at": TIME,
-            "links": LINKS,
+            "links": ref("CaseLinks"),
+        },
+    },
+    "CaseDetail": _extends("Case", {"parties": {"type": "array", "items": ref("PartyInfo")}}),
+    "PartyInfo": {
+        "type": "object",
+        "description": "A person (ahvn13) or an organisation (uid) by name; `role` in a case file.",
+        "properties": {"name": STR, "ahvn13": STR, "uid": STR, "role": STR},
+    },
+    "CaseList": {
+        "type": "object",
+        "properties": {"cases": {"type": "array", "items": ref("Case")}},
+    },
+    "EventLog": {
+        "type": "object",
+        "properties": {
+            "case_id": UUID,
+            "case_reference": STR,
+            "head_hash": {"type": ["string", "null"]},
+            "events": {"type": "array", "items": ref("Event")},
+        },
+    },
+    "MessageList": {
+        "type": "object",
+        "properties": {
+            "case_id": UUID,
+            "messages": {"type": "array", "items": ref("Message")},
         },
     },
     "Event": {
@@ -206,78 +301,17 @@ SCHEMAS: dict[str, Any] = {
             "created_by": STR,
             "in_reply_to": {"type": ["string", "null"]},
             "documents": {"type": "array", "items": ref("Document")},
-            "delivery": {
-                "type": ["object", "null"],
-                "properties": {
-                    "delivery_id": UUID,
-                    "status": ref("DeliveryStatus"),
-                    "links": LINKS,
-                },
-            },
+            "delivery": nullable("MessageDelivery"),
         },
     },
-    "BatchFile": {
-        "oneOf": [
-            {
-                "description": "A document sent inline",
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["filename", "content_base64"],
-                "properties": {
-                    "filename": STR,
-                    "content_base64": {"type": "string", "contentEncoding": "base64"},
-                },
-            },
-            {
-                "description": "A document of one of the authority's case files, by id (e.g. "
-                "a leaflet enclosed in every letter of a mailing); each letter's case file gets "
-                "its own copy. `filename` renames the copy.",
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["document_id"],
-                "properties": {"document_id": UUID, "filename": STR},
-            },
-        ]
-    },
-    "BatchItem": {
+    "MessageDelivery": {
         "type": "object",
-        "additionalProperties": False,
-        "required": ["ref", "metadata", "files"],
+        "description": "The delivery of an outbound message",
         "properties": {
-            "ref": {"type": "string", "minLength": 1, "maxLength": 200},
-            "metadata": ref("DeliveryMetadata"),
-            "files": {"type": "array", "minItems": 1, "items": ref("BatchFile")},
-            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
-        },
-    },
-    "BatchRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["items"],
-        "properties": {
-            "items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": ref("BatchItem")}
-        },
-    },
-    "BatchResult": {
-        "type": "object",
-        "required": ["ref", "status"],
-        "description": "`status` is the item's HTTP status: 201 with the members of "
-        "DeliveryCreated (the delivery's status as `delivery_status`), otherwise `problem`.",
-        "properties": {
-            "ref": {"type": ["string", "null"]},
-            "status": {"type": "integer"},
             "delivery_id": UUID,
-            "case_id": UUID,
-            "case_reference": STR,
-            "links": LINKS,
-            "delivery_status": ref("DeliveryStatus"),
-            "replayed": {"type": "boolean"},
-            "problem": ref("Problem"),
+            "status": ref("DeliveryStatus"),
+            "links": ref("SelfLink"),
         },
-    },
-    "BatchResponse": {
-        "type": "object",
-        "properties": {"results": {"type": "array", "items": ref("BatchResult")}},
     },
     "Problem": {
         "type": "object",
@@ -304,14 +338,33 @@ SCHEMAS: dict[str, Any] = {
                     "bad_json",
                 ],
             },
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["field", "detail"],
-                    "properties": {"field": STR, "detail": STR},
-                },
+            "errors": {"type": "array", "items": ref("ProblemError")},
+        },
+    },
+    "ProblemError": {
+        "type": "object",
+        "required": ["field", "detail"],
+        "properties": {
+            "field": {
+                "type": "string",
+                "description": "The member at fault as a path (`metadata.subject`, "
+                "`recipient.ahvn13`, `files[0]`, `items[3].ref`); `body` for a request body "
+                "as a whole, `parts` for a multipart part without a name.",
             },
+            "detail": STR,
+        },
+    },
+    "WithdrawRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "reason": {
+                "type": ["string", "null"],
+                "maxLength": MAX_REASON,
+                "pattern": NO_NUL_PATTERN,
+                "description": "Shown to nobody but the case file's journal; null or absent "
+                "for none.",
+            }
         },
     },
 }

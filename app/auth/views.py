@@ -1,5 +1,9 @@
-"""Log in and out with a password (TOTP, passkeys and OpenID Connect come later); failed logins
-are throttled per login name (`directory.throttle`)."""
+"""Log in and out with a password (TOTP, passkeys and OpenID Connect come later), and change it.
+
+A login is a session on the server (`app.auth.sessions`): logging out or changing the password
+ends it there, whatever copy of the cookie exists. Password checks, at the login and in the
+password form alike, run behind the throttle (`app.auth.guard`, `directory.throttle`).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,19 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from app.auth import bp
-from app.web import User, db, localtime, runtime
-from directory import throttle
+from app.auth import bp, sessions
+from app.auth.guard import Refused, guarded
+from app.web import actor, db
+from directory.actors import Actor
+from directory.errors import InvalidInput
 from directory.models import Role
-from directory.operations import authenticate
+from directory.operations import (
+    MIN_PASSWORD_LENGTH,
+    authenticate,
+    change_password,
+    check_new_password,
+    get_account,
+)
 
 
 def home_for(role: str) -> str:
@@ -25,38 +37,23 @@ def home_for(role: str) -> str:
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(home_for(current_user.role))
-    error, status = None, 200
+    error, status, headers = None, 200, {}
     login_name = request.form.get("login", "")
     if request.method == "POST":
         password = request.form.get("password", "")
-        until = throttle.blocked_until(db(), login_name)
-        # While blocked, even the right password is refused: that is what stops guessing.
-        account = None if until else authenticate(db(), login_name, password)
-        if account is None:
-            if until is None:
-                # Counted in a transaction of its own, as the failed request's is rolled back;
-                # that one ends first (on SQLite it holds the write lock the count needs).
-                db().rollback()
-                with runtime().transaction() as counting:
-                    until = throttle.record_failure(counting, login_name)
-            error, status = _("Login or password is wrong."), 401
-            if until is not None:
-                error = _(
-                    "Too many failed attempts with this login. For your protection, logging in "
-                    "is blocked until %(time)s.",
-                    time=localtime(until, "HH:mm"),
-                )
-                status = 429
+        try:
+            account = guarded(login_name, lambda: authenticate(db(), login_name, password))
+        except Refused as refused:
+            error, status = refused.message, 429
+            headers = {"Retry-After": str(refused.retry_after)}
         else:
-            throttle.clear_failures(db(), login_name)
-            lang = session.get("lang")
-            session.clear()  # a fresh session on login: no fixation
-            if lang:
-                session["lang"] = lang
-            user = User(account)
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
-    return render_template("auth/login.html", error=error, login=login_name), status  # type: ignore[return-value]
+            if account is not None:
+                user = sessions.begin(account)
+                login_user(user)
+                return redirect(_safe_next(request.args.get("next")) or home_for(user.role))
+            error, status = _("Login or password is wrong."), 401
+    page = render_template("auth/login.html", error=error, login=login_name)
+    return page, status, headers  # type: ignore[return-value]
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -72,7 +69,63 @@ def _safe_next(target: str | None) -> str | None:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
+    sessions.end()  # on the server: a saved copy of the cookie opens nothing afterwards
     logout_user()
+    lang = session.get("lang")
     session.clear()
+    if lang:
+        session["lang"] = lang
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password() -> str | Response:
+    me = actor()
+    errors: dict[str, str] = {}
+    status, headers = 200, {}
+    if request.method == "POST":
+        form = {
+            name: request.form.get(name, "")
+            for name in ("current_password", "new_password", "repeated_password")
+        }
+        try:
+            token = _change_password(me, **form)
+        except Refused as refused:
+            errors["current_password"] = refused.message
+            status, headers = 429, {"Retry-After": str(refused.retry_after)}
+        except InvalidInput as exc:
+            errors[exc.field] = _(exc.message, **exc.params)
+            status = 422
+        else:
+            sessions.renew(token)
+            flash(_("Your password is changed. Every other session was logged out."), "success")
+            return redirect(url_for("auth.password"))
+    page = render_template("auth/password.html", errors=errors, min_length=MIN_PASSWORD_LENGTH)
+    return page, status, headers  # type: ignore[return-value]
+
+
+def _change_password(
+    me: Actor, current_password: str, new_password: str, repeated_password: str
+) -> str:
+    # The new password is checked first: a typing slip there costs no attempt at the throttle.
+    check_new_password(current_password, new_password, repeated_password)
+    account = get_account(db(), me.account_id) if me.account_id else None
+    if account is None:
+        raise InvalidInput("current_password", "The current password is wrong.")
+
+    def change() -> str | None:
+        try:
+            return change_password(
+                db(), me, current=current_password, new=new_password, repeated=repeated_password
+            )
+        except InvalidInput as exc:
+            if exc.field == "current_password":
+                return None  # a failed attempt, counted by the throttle
+            raise
+
+    token = guarded(account.login, change)
+    if token is None:
+        raise InvalidInput("current_password", "The current password is wrong.")
+    return token

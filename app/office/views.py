@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from app.forms import uploaded_files
+from app.forms import prepared_for_delivery, uploaded_files
 from app.office import bp
 from app.presenters import KIND_LABELS, STATUS_LABELS
 from app.views_common import not_found_on_denied
@@ -86,10 +86,8 @@ def deliver_view() -> str | Response | tuple[str, int]:
 
 
 def _deliver_from_form(me: Actor, form: dict[str, object]) -> Delivery:
-    session = db()
     if not str(form["recipient"]).strip():
         raise InvalidInput("recipient", "Choose a recipient.")
-    recipient = find_party(session, me, str(form["recipient"]))
     period_text = str(form["appeal_period_days"]).strip()
     if period_text and not period_text.isdigit():
         raise InvalidInput("appeal_period_days", "A period is between 1 and 365 days.")
@@ -98,7 +96,11 @@ def _deliver_from_form(me: Actor, form: dict[str, object]) -> Delivery:
         reply_allowed=bool(form["reply_allowed"]),
         seal=bool(form["seal"]),
     )
-    with uploaded_files("files") as files:
+    with uploaded_files("files") as checked:
+        # Checked and sealed before this view's first query (see app/forms.py).
+        files = prepared_for_delivery(me, checked, seal=options.seal)
+        session = db()
+        recipient = find_party(session, me, str(form["recipient"]))
         return deliver(
             session,
             me,

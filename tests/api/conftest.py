@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from directory.api_clients import create_api_client, create_api_key
@@ -22,3 +24,13 @@ def other_api(app, demo, runtime) -> Api:
         client = create_api_client(session, authority, "Steuerregister")
         _key, token = create_api_key(session, client)
     return Api(app.test_client(), token)
+
+
+@pytest.fixture(scope="session")
+def live_server(app) -> Iterator[str]:
+    """The session's app on 127.0.0.1 and a free port, for clients that speak real HTTP (a
+    generated client, schemathesis)."""
+    from tests.support.live import serve
+
+    with serve(app) as url:
+        yield url

@@ -111,22 +111,30 @@ def test_unknown_recipient_is_not_reachable_either(api, demo, runtime):
     assert counts(runtime) == before
 
 
-def test_external_ref_reuse_delivers_into_the_same_case(api, demo):
+def test_external_ref_reuse_delivers_into_the_recipients_own_case(api, demo):
     first = api.deliver(letter(demo, external_ref="BAU-2026-17")).get_json()
+    again = api.deliver(letter(demo, external_ref="BAU-2026-17", subject="Nachtrag")).get_json()
+    assert again["case_id"] == first["case_id"]
+    assert again["delivery_id"] != first["delivery_id"]
+    # Another recipient in the same matter: a case file of their own under the same reference.
     second = api.deliver(
         letter(demo, who="other_resident", external_ref="BAU-2026-17", subject="Kopie")
     ).get_json()
-    assert second["case_id"] == first["case_id"]
-    assert second["delivery_id"] != first["delivery_id"]
+    assert second["case_id"] != first["case_id"]
 
     found = api.get("/cases?external_ref=BAU-2026-17").get_json()["cases"]
-    assert [c["id"] for c in found] == [first["case_id"]]
+    assert sorted(c["id"] for c in found) == sorted([first["case_id"], second["case_id"]])
     assert api.get("/cases?external_ref=nothing-like-it").get_json()["cases"] == []
     case = api.get(f"/cases/{first['case_id']}").get_json()
-    assert {p["name"] for p in case["parties"]} == {"Anna Muster", "Beat Beispiel"}
+    assert {p["name"] for p in case["parties"]} == {"Anna Muster"}
 
-    by_id = api.deliver(letter(demo, case_id=first["case_id"], subject="Nachtrag")).get_json()
+    by_id = api.deliver(letter(demo, case_id=first["case_id"], subject="Nachtrag 2")).get_json()
     assert by_id["case_id"] == first["case_id"]
+    # The case id of Anna's case file for Beat: Beat's own case file of that reference.
+    for_beat = api.deliver(
+        letter(demo, who="other_resident", case_id=first["case_id"], subject="Kopie 2")
+    ).get_json()
+    assert for_beat["case_id"] == second["case_id"]
 
 
 def test_withdraw_before_opening_hides_it_from_the_resident(app, api, demo):

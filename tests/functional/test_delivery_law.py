@@ -15,9 +15,11 @@ from mailbox.deadlines import period_end
 from mailbox.models import Delivery, Message
 from storage.blobs import Blob
 from tests.conftest import csrf_token, login, post_multipart, wait_for
+from tests.support.hostile import real_png
 from tests.support.services import portal_executable
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A real image: images in replies are decoded and encoded again (intake policy).
+PNG = real_png()
 
 
 def deliver(client, ahvn13, pdf_bytes, **fields):

@@ -56,3 +56,17 @@ def test_bad_kek_text_is_refused(text: str) -> None:
 def test_kek_must_be_32_bytes() -> None:
     with pytest.raises(ValueError):
         KeyEncryptionKey(b"x" * 16)
+
+
+def test_wrapping_is_rfc_3394() -> None:
+    # RFC 3394 section 4.6: 256 bits of key data with a 256-bit KEK. A KEK in a PKCS#11 token
+    # (CKM_AES_KEY_WRAP) gives the same bytes, which is what lets the KEK move into one.
+    kek = KeyEncryptionKey(bytes(range(32)))
+    data = bytes.fromhex("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F")
+    wrapped = bytes.fromhex(
+        "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"
+    )
+    assert kek.wrap(data) == wrapped
+    assert kek.unwrap(wrapped) == data
+    with pytest.raises(ValueError, match="does not unwrap"):
+        KeyEncryptionKey(bytes(32)).unwrap(wrapped)
