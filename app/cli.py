@@ -1,12 +1,11 @@
-"""The `portal` command: demo, serve, worker, verify, db, jobs, deliveries, storage."""
+"""The `portal` command: demo, serve, worker, scheduler, verify, db, jobs, deliveries, storage."""
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -16,7 +15,6 @@ from app import keys_cli
 from app.config import Config
 from app.keys import KeySetupError
 from app.runtime import Runtime, set_current
-from storage.jobs import Job
 
 
 def _runtime() -> Runtime:
@@ -80,97 +78,110 @@ def demo() -> None:
     click.echo(format_accounts(accounts, runtime.config))
 
 
+def _periodic_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How often the periodic work runs: the same settings for `serve` and `scheduler`."""
+    options = [
+        click.option(
+            "--interval",
+            default=300,
+            show_default=True,
+            envvar="PORTAL_SWEEP_INTERVAL",
+            type=click.IntRange(min=1),
+            help="Seconds between sweeps.",
+        ),
+        click.option(
+            "--relay-interval",
+            default=5.0,
+            show_default=True,
+            envvar="PORTAL_RELAY_INTERVAL",
+            type=click.FloatRange(min=0.1),
+            help="Seconds between two rounds of the outbox relay.",
+        ),
+        click.option(
+            "--gc-interval-hours",
+            default=24.0,
+            show_default=True,
+            envvar="PORTAL_GC_INTERVAL_HOURS",
+            type=click.FloatRange(min=0),
+            help="Hours between two runs of `storage gc` (0: never).",
+        ),
+        click.option(
+            "--gc-grace-hours",
+            default=24.0,
+            show_default=True,
+            envvar="PORTAL_GC_GRACE_HOURS",
+            type=click.FloatRange(min=0),
+            help="Objects younger than this are left to `storage gc`'s next run.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @cli.command(help="Serve the portal with the built-in server (production: gunicorn wsgi:app).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, envvar="PORT", type=int)
-def serve(host: str, port: int) -> None:
+@_periodic_options
+def serve(
+    host: str,
+    port: int,
+    interval: int,
+    relay_interval: float,
+    gc_interval_hours: float,
+    gc_grace_hours: float,
+) -> None:
     from werkzeug.serving import run_simple
 
     from app.downloads import PortalRequestHandler
     from app.factory import create_app
+    from app.workers import periodic_jobs, start_background_loop
 
     app = create_app()
     runtime = app.extensions["portal"]
+    set_current(runtime)  # the periodic jobs (recovery, gc) use this process's runtime
     if runtime.queue is None:
-        _sweep_in_background(runtime, int(os.environ.get("PORTAL_SWEEP_INTERVAL", "300")))
+        # Embedded: no rq, no scheduler; the server relays and sweeps from a thread of its own.
+        jobs = periodic_jobs(runtime, interval, gc_interval_hours, gc_grace_hours)
+        start_background_loop(runtime, jobs, relay_interval)
     run_simple(
         host, port, app, threaded=True, use_reloader=False, request_handler=PortalRequestHandler
     )
 
 
-def _sweep_in_background(runtime: Runtime, interval: int) -> None:
-    """Embedded mode has no rq scheduler: sweep from a daemon thread of the server instead."""
-    import threading
-
-    def loop() -> None:
-        while True:
-            time.sleep(interval)
-            runtime.run_job_safely(Job("mailbox.jobs.sweep", ()))
-            runtime.run_job_safely(Job("directory.jobs.purge_logins", _purge_args(runtime)))
-
-    threading.Thread(target=loop, name="sweep", daemon=True).start()
-
-
-def _purge_args(runtime: Runtime) -> tuple[int, int]:
-    # Expired login sessions and spent failure counts: the configured session times decide.
-    return runtime.config.session_idle_minutes, runtime.config.session_max_hours
-
-
 @cli.command(help="Run background jobs from Redis (needs PORTAL_REDIS_URL).")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst: bool) -> None:
-    from rq import SimpleWorker
+    from app.workers import ResilientWorker, relay_backlog
 
     runtime = _runtime()
     if runtime.queue is None:
         raise click.UsageError("PORTAL_REDIS_URL is not set; jobs run in-process without it.")
-    found = runtime.recover()
-    if found:
-        click.echo(f"re-enqueued {found} lost job(s)")
+    # Whatever the outbox holds that rq lost (a Redis restart, say) goes back on the queue.
+    relay_backlog(runtime)
     # SimpleWorker runs jobs in this process: no fork per job (3x the throughput here), and the
-    # runtime with its pools and keys is built once.
-    SimpleWorker([runtime.queue], connection=runtime.redis).work(
+    # runtime with its pools and keys is built once. Ours waits out Redis outages.
+    ResilientWorker([runtime.queue], connection=runtime.redis).work(
         burst=burst, with_scheduler=True, logging_level="WARNING"
     )
 
 
-@cli.command(help="Enqueue the periodic jobs (sweep, recovery) on Redis; run exactly one.")
-@click.option(
-    "--interval",
-    default=300,
-    show_default=True,
-    envvar="PORTAL_SWEEP_INTERVAL",
-    type=int,
-    help="Seconds between sweeps.",
+@cli.command(
+    help="Enqueue the periodic jobs (sweep, recovery, storage gc) on Redis and relay the "
+    "jobs outbox; run exactly one."
 )
-def scheduler(interval: int) -> None:
-    from rq.cron import CronScheduler
-
-    from app.runtime import perform
+@_periodic_options
+def scheduler(
+    interval: int, relay_interval: float, gc_interval_hours: float, gc_grace_hours: float
+) -> None:
+    from app.workers import periodic_jobs, start_scheduler
 
     runtime = _runtime()
     if runtime.queue is None:
         raise click.UsageError("PORTAL_REDIS_URL is not set; `portal serve` sweeps in-process.")
-    assert runtime.redis is not None  # a queue implies a connection
-    cron = CronScheduler(connection=runtime.redis, logging_level="WARNING")
-    cron.register(
-        perform, runtime.queue.name, args=("mailbox.jobs.sweep",), interval=interval, name="sweep"
+    start_scheduler(
+        runtime, periodic_jobs(runtime, interval, gc_interval_hours, gc_grace_hours), relay_interval
     )
-    cron.register(
-        perform,
-        runtime.queue.name,
-        args=("directory.jobs.purge_logins", *_purge_args(runtime)),
-        interval=max(interval, 3600),
-        name="purge-logins",
-    )
-    cron.register(
-        perform,
-        runtime.queue.name,
-        args=("app.jobs.recover",),
-        interval=max(interval, 600),
-        name="recover",
-    )
-    cron.start()
 
 
 @cli.command(help="Verify case files (all, or the given ids): digests, hash chain, signatures.")

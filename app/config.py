@@ -36,6 +36,14 @@ class Config:
     session_idle_minutes: int = 30  # a login session ends after this long without a request
     session_max_hours: int = 12  # … and this long after the login in any case
     trusted_proxies: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto count
+    # The S3 object store (storage/s3_http.py): seconds to connect and to wait for each answer,
+    # further tries of a failed call, and the most all S3 calls of one web request may take.
+    storage_connect_timeout: float = 2.0
+    storage_timeout: float = 5.0
+    storage_retries: int = 2
+    storage_budget: float = 15.0
+    metrics_token: str | None = None  # bearer token for /metrics; None: /metrics is off (app/ops.py)
+    ops_timeout: float = 2.0  # seconds /readyz and /metrics wait for each part
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -64,6 +72,12 @@ class Config:
             "session_idle_minutes": int(_env("SESSION_IDLE_MINUTES", "30")),  # type: ignore[arg-type]
             "session_max_hours": int(_env("SESSION_MAX_HOURS", "12")),  # type: ignore[arg-type]
             "trusted_proxies": int(_env("TRUSTED_PROXIES", "0")),  # type: ignore[arg-type]
+            "storage_connect_timeout": float(_env("STORAGE_CONNECT_TIMEOUT", "2")),  # type: ignore[arg-type]
+            "storage_timeout": float(_env("STORAGE_TIMEOUT", "5")),  # type: ignore[arg-type]
+            "storage_retries": int(_env("STORAGE_RETRIES", "2")),  # type: ignore[arg-type]
+            "storage_budget": float(_env("STORAGE_BUDGET", "15")),  # type: ignore[arg-type]
+            "metrics_token": _env("METRICS_TOKEN"),
+            "ops_timeout": float(_env("OPS_TIMEOUT", "2")),  # type: ignore[arg-type]
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known})
@@ -94,5 +108,9 @@ class Config:
         if self.smtp_url:
             env["PORTAL_SMTP_URL"] = self.smtp_url
         env["PORTAL_MAIL_FROM"] = self.mail_from
+        env["PORTAL_STORAGE_CONNECT_TIMEOUT"] = str(self.storage_connect_timeout)
+        env["PORTAL_STORAGE_TIMEOUT"] = str(self.storage_timeout)
+        env["PORTAL_STORAGE_RETRIES"] = str(self.storage_retries)
+        env["PORTAL_STORAGE_BUDGET"] = str(self.storage_budget)
         env["PORTAL_BASE_URL"] = self.base_url
         return env

@@ -16,14 +16,17 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import web
+from app import outages, web
 from app.config import Config
+from app.outages import missing_dependency
 from app.runtime import Runtime
 from storage.db import is_transient
 
 log = logging.getLogger(__name__)
 # A conflict or a database that is briefly away: the request can be sent again in a moment.
 RETRY_AFTER = {"Retry-After": "1"}
+# The database, the object store or Redis away (app/outages.py): come back in a few seconds.
+OUTAGE = {"Retry-After": outages.RETRY_AFTER}
 
 
 def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
@@ -67,6 +70,10 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     # Bearer-key requests carry no session cookie, so there is no cross-site request to forge.
     csrf.exempt(api_bp)
+    # /healthz, /readyz, /metrics and the request metrics around the whole app (app/ops.py).
+    from app import ops
+
+    ops.init_app(app)
     return app
 
 
@@ -129,12 +136,20 @@ def _init_errors(app: Flask) -> None:
             log.warning("database conflict on %s %s: %s", request.method, request.path, error.orig)
         else:
             log.exception("database unavailable on %s %s", request.method, request.path)
+        return _unavailable("database", RETRY_AFTER if is_transient(error) else OUTAGE)
+
+    def _unavailable(missing: str, headers: dict[str, str]) -> tuple[str, int, dict[str, str]]:
         message = _("The portal is busy right now. Nothing was saved. Please try again.")
-        g.database_unavailable = True  # the page is rendered as for a visitor (see load_user)
-        return render_template("error.html", code=503, message=message), 503, RETRY_AFTER
+        # Without its database the page is rendered as for a visitor (see load_user).
+        g.database_unavailable = missing == "database"
+        return render_template("error.html", code=503, message=message), 503, headers
 
     @app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> tuple[str, int]:
+    def _unexpected(error: Exception) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+        missing = missing_dependency(error)
+        if missing is not None:
+            log.warning("%s unavailable on %s %s: %s", missing, request.method, request.path, error)
+            return _unavailable(missing, OUTAGE)
         log.exception("unexpected error on %s %s", request.method, request.path)
         message = _("Something went wrong on our side. Nothing was saved. Please try again.")
         return render_template("error.html", code=500, message=message), 500

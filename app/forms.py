@@ -8,9 +8,8 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from flask import current_app, g, request
-from sqlalchemy.orm import Session
 
-from app.web import db, runtime
+from app.web import runtime, short_transaction
 from casefiles.documents import CheckedFile, Intake, IntakeLimits, Upload
 from directory.actors import Actor
 from directory.models import Authority
@@ -56,19 +55,6 @@ def prepared_for_delivery(
         return list(files)
     authority = _sealing_authority(actor) if seal else None
     return list(prepare_pdfs(files, runtime().keyring.ca_certificate, seal_with=authority))
-
-
-@contextlib.contextmanager
-def short_transaction() -> Iterator[Session]:
-    """A transaction of its own for what the checks need to read (an authority, a referenced
-    document), committed before the files are parsed; the request's own if it has begun
-    (on SQLite that one holds the lock, and a second would wait for it)."""
-    session = db()
-    if session.in_transaction():
-        yield session
-        return
-    with runtime().transaction() as short:
-        yield short
 
 
 def _sealing_authority(actor: Actor) -> Authority:

@@ -3,7 +3,7 @@
 from casefiles import models as casefiles_models
 from directory import models as directory_models
 from mailbox import models as mailbox_models
-from storage import blobs
+from storage import blobs, outbox
 from storage.db import Base
 
-__all__ = ["Base", "blobs", "casefiles_models", "directory_models", "mailbox_models"]
+__all__ = ["Base", "blobs", "casefiles_models", "directory_models", "mailbox_models", "outbox"]

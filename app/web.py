@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, abort, current_app, g, request, session
@@ -11,10 +13,12 @@ from flask_babel import format_date, format_datetime
 from flask_login import UserMixin, current_user
 from sqlalchemy.orm import Session
 
+from app.outages import missing_dependency
 from app.runtime import Runtime
 from directory.actors import Actor
 from directory.models import Account
 from storage.db import Transaction
+from storage.s3_http import end_budget, start_budget
 
 LANGUAGES = ("de", "fr", "it", "en")
 
@@ -31,16 +35,28 @@ def db() -> Session:
     return g.tx.session  # type: ignore[no-any-return]
 
 
+@contextlib.contextmanager
+def short_transaction() -> Iterator[Session]:
+    """A transaction of its own for a few reads and small writes before the request's work
+    (the login session, what the intake checks need), committed at once; the request's own
+    if that has begun already (on SQLite it holds the lock, and a second would wait for it).
+
+    On SQLite the request's transaction takes the write lock at its first statement; what runs
+    before it (parsing an upload, say) then holds no lock.
+    """
+    session = db()
+    if session.in_transaction():
+        yield session
+        return
+    with runtime().transaction() as short:
+        yield short
+
+
 def init_request_transaction(app: Flask) -> None:
-    @app.after_request
-    def _commit(response: Any) -> Any:
-        tx = g.pop("tx", None)
-        if tx is not None:
-            if response.status_code >= 400:
-                tx.rollback()
-            else:
-                tx.commit()
-        return response
+    @app.before_request
+    def _storage_budget() -> None:
+        # No request may reach the server's worker timeout waiting for the object store.
+        g.storage_budget = start_budget(runtime().config.storage_budget)
 
     @app.after_request
     def _security_headers(response: Any) -> Any:
@@ -57,11 +73,32 @@ def init_request_transaction(app: Flask) -> None:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
+    # Registered after the headers, so it runs before them (Flask runs these in reverse): an
+    # answer that replaces the view's gets the headers too.
+    @app.after_request
+    def _commit(response: Any) -> Any:
+        tx = g.pop("tx", None)
+        if tx is not None:
+            if response.status_code >= 400:
+                tx.rollback()
+            else:
+                try:
+                    tx.commit()
+                except Exception as error:
+                    if missing_dependency(error) is None:
+                        raise
+                    # The commit met an outage: the view's answer cannot stand, the 503 does.
+                    return current_app.make_response(current_app.handle_user_exception(error))
+        return response
+
     @app.teardown_request
     def _rollback(_exc: BaseException | None) -> None:
         tx = g.pop("tx", None)
         if tx is not None:
             tx.rollback()
+        budget = g.pop("storage_budget", None)
+        if budget is not None:
+            end_budget(budget)
 
 
 class User(UserMixin):

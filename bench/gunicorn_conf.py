@@ -1,22 +1,27 @@
-"""gunicorn settings for the bench (and a sensible start for production).
+"""gunicorn settings for the bench: production's own (gunicorn.conf.py), plus a mark per worker.
 
-After a worker has loaded the app, its ~200,000 objects (modules, SQLAlchemy mappers, Flask)
-are moved out of the garbage collector's sight: a mass mailing allocates a lot, and every full
-collection would walk them all again (~0.2 s of a 1000-letter request otherwise).
+The bench measures what production runs: the same hooks (keys checked by the master, gc.freeze
+after the app is loaded, metrics files of every worker) and settings; only its command line
+differs (workers, timeout, log level), and the command line wins over any file.
 """
 
-import gc
+import importlib.util
 import os
 from pathlib import Path
 
-from app.keys import refuse_before_workers
-
-# As in gunicorn.conf.py: keys refused in one line by the master, before any worker boots.
-on_starting = refuse_before_workers
+# Loaded as a module of its own (not runpy: functions of a runpy namespace may break after it
+# returns); gunicorn takes from here the names it knows as settings.
+_spec = importlib.util.spec_from_file_location(
+    "portal_gunicorn_conf", Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+)
+assert _spec is not None and _spec.loader is not None
+_production = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_production)
+globals().update({k: v for k, v in vars(_production).items() if not k.startswith("_")})
 
 
 def post_worker_init(worker: object) -> None:
-    gc.freeze()
+    _production.post_worker_init(worker)
     # The master listens before its workers have loaded the app (~2 s each here); the bench
     # waits for these marks so that booting is not counted as delivering.
     ready = os.environ.get("BENCH_READY_DIR")

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, cast
 
 from casefiles import images, pdf_policy
 from casefiles.errors import InvalidInput
+from casefiles.pdf_policy import N_
 from casefiles.sandbox import DEFAULT_SECONDS, Overrun, Sandbox
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -37,8 +38,10 @@ _EXTENSIONS = {
     "image/png": (".png",),
     "image/jpeg": (".jpg", ".jpeg"),
 }
-TOO_SLOW = "The file %(name)s took too long to check (over %(seconds)s seconds) and was refused."
-TOO_MUCH_MEMORY = "The file %(name)s needs too much memory to check and was refused."
+TOO_SLOW = N_(
+    "The file %(name)s took too long to check (over %(seconds)s seconds) and was refused."
+)
+TOO_MUCH_MEMORY = N_("The file %(name)s needs too much memory to check and was refused.")
 _MESSAGES = frozenset(
     [images.NOT_AN_IMAGE, images.TOO_MANY_PIXELS]
     + [value for key, value in vars(pdf_policy).items() if key.isupper() and isinstance(value, str)]

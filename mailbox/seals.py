@@ -23,12 +23,13 @@ from casefiles.documents import CheckedFile
 from casefiles.journal import keyring_of
 from directory.actors import Actor
 from directory.errors import InvalidInput
+from directory.identifiers import N_
 from directory.models import Authority
 from signing import PdfSignatureStatus, seal_pdf, validate_pdf
 
 log = logging.getLogger(__name__)
 
-CANNOT_SEAL = (
+CANNOT_SEAL = N_(
     "The file %(name)s cannot be sealed: it is damaged, encrypted or already carries a seal "
     "field of that name."
 )

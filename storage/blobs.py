@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from storage.bulk import insert_rows
 from storage.db import Base, UTCDateTime, utcnow
 from storage.encryption import EncryptedObjects, StoredObject
-
-log = logging.getLogger(__name__)
+from storage.jobs import drop_jobs_since, job_mark
+from storage.objects import discard
 
 
 class Blob(Base):
@@ -77,23 +76,20 @@ def savepoint(session: Session) -> Iterator[None]:
     """A unit of work inside the transaction: on an error its rows roll back to the savepoint,
     and the objects it stored and the jobs it queued are dropped as a whole transaction's are."""
     stored = session.info.setdefault("stored_keys", [])
-    jobs = session.info.setdefault("pending_jobs", [])
-    stored_mark, jobs_mark = len(stored), len(jobs)
+    stored_mark, jobs_mark = len(stored), job_mark(session)
     nested = session.begin_nested()
     try:
         yield
         nested.commit()
     except BaseException:
-        nested.rollback()
-        orphans = stored[stored_mark:]
-        del stored[stored_mark:]
-        del jobs[jobs_mark:]
-        objects = objects_of(session)
-        for key in orphans:
-            try:
-                objects.delete(key)
-            except OSError:
-                log.warning("could not remove orphaned object %s", key)
+        try:
+            nested.rollback()
+        finally:
+            # Even when the rollback fails (the connection is gone): these rows are not saved.
+            orphans = stored[stored_mark:]
+            del stored[stored_mark:]
+            drop_jobs_since(session, jobs_mark)
+            discard(objects_of(session), orphans)
         raise
 
 

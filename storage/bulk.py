@@ -9,10 +9,12 @@ Python defaults fill what a row leaves out, exactly as for a Core or ORM insert.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from sqlalchemy import Column, Table, insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 
@@ -35,10 +37,35 @@ def insert_rows(session: Session, table: FromClause, rows: Sequence[dict[str, An
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in [*given, *defaulted])
     driver = connection.connection.driver_connection
     assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            values = [row[name] if p is None else p(row[name]) for name, p in processors]
-            copy.write_row(values + [make() for make in defaults] if defaults else values)
+    statement = f"COPY {table.name} ({names}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [row[name] if p is None else p(row[name]) for name, p in processors]
+                copy.write_row(values + [make() for make in defaults] if defaults else values)
+    except psycopg.Error as error:
+        raise _as_sqlalchemy_error(connection, driver, statement, error) from error
+
+
+def _as_sqlalchemy_error(
+    connection: Connection, driver: Any, statement: str, error: psycopg.Error
+) -> StatementError:
+    """What SQLAlchemy makes of a driver error it sees itself: its own exception class
+    (OperationalError, IntegrityError, …), and for a lost connection the connection invalidated,
+    so that the rollback that follows does not fail on it and callers see a lost connection."""
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(cast(Any, error), driver, None)
+    if lost:
+        connection.invalidate(error)
+    return DBAPIError.instance(
+        statement,
+        None,
+        error,
+        psycopg.Error,
+        hide_parameters=True,
+        dialect=dialect,
+        connection_invalidated=lost,
+    )
 
 
 def _has_default(column: Column[Any]) -> bool:

@@ -8,11 +8,16 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from storage.jobs import committed_jobs, discard_jobs
+from storage.objects import discard
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,42 @@ def is_transient(error: BaseException) -> bool:
     return "database is locked" in str(error.orig)
 
 
+_UNAVAILABLE = (
+    OperationalError,  # includes the conflicts above: busy is unavailable too
+    InterfaceError,
+    PoolTimeout,
+    psycopg.OperationalError,  # AdminShutdown, a connection closed or refused
+    psycopg.InterfaceError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be had right now: unreachable, its connection
+    lost (a terminated backend, a restart, a failover), or every pooled connection busy. Raw
+    psycopg errors count too: they escape SQLAlchemy's wrapping in driver-level code (COPY)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _UNAVAILABLE)
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """Whether `error` came with the loss of the connection it was sent on; for a COMMIT that
+    means nobody knows whether it was applied."""
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+# libpq waits for ever by default: for a host that does not answer (a failover, a partition) and
+# for an answer on a connection whose peer vanished. Bounded, such a request answers 503 long
+# before the web server's worker timeout. A value in the URL's query wins.
+_PG_CONNECT_ARGS = {
+    "connect_timeout": 5,  # seconds
+    "keepalives_idle": 5,  # seconds of silence before the kernel asks whether the peer lives
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # milliseconds that sent data may stay unacknowledged
+}
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout (threads share it):
     30 s unless the URL sets one (`?timeout=SECONDS`)."""
@@ -97,7 +138,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    given = make_url(url).query
+    connect_args = {k: v for k, v in _PG_CONNECT_ARGS.items() if k not in given}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def make_sessionmaker(engine: Engine, info: dict[str, Any]) -> sessionmaker[Session]:
@@ -112,7 +155,8 @@ class Transaction:
     """One unit of work: a session that is committed once, or rolled back, then closed.
 
     Jobs that operations enqueued are handed to `after_commit` only once the commit succeeded,
-    so a worker never sees rows that do not exist yet.
+    so a worker never sees rows that do not exist yet. Objects stored by work that is rolled back
+    are removed again, whether or not the rollback itself got through to the database.
     """
 
     def __init__(self, factory: Callable[[], Session], after_commit: AfterCommit | None = None):
@@ -122,28 +166,45 @@ class Transaction:
     def commit(self) -> None:
         try:
             self.session.commit()
-        except BaseException:
-            self.rollback()
+        except BaseException as error:
+            # A connection lost during COMMIT leaves its outcome unknown: if the rows were
+            # saved, their objects must stay. `portal storage gc` removes them if not.
+            self._end(remove_objects=not is_connection_lost(error))
             raise
-        jobs = self.session.info.pop("pending_jobs", [])
+        jobs = committed_jobs(self.session)  # written to the outbox by the commit
         self.session.info.pop("stored_keys", None)
         self.session.close()
         if self._after_commit and jobs:
             self._after_commit(self.session, jobs)
 
     def rollback(self) -> None:
-        self.session.rollback()
-        self.session.info.pop("pending_jobs", None)
-        objects = self.session.info.get("objects")
-        stored = self.session.info.pop("stored_keys", [])
-        # Objects written by the failed transaction belong to nothing now.
-        for key in stored:
+        """Roll back and close; never raises for a database that is gone (there is then
+        nothing left to roll back: the server ends the transaction with the connection)."""
+        self._end(remove_objects=True)
+
+    def _end(self, *, remove_objects: bool) -> None:
+        info = self.session.info
+        try:
+            self.session.rollback()
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            log.warning("rollback failed, the connection is gone: %s", error)
+        finally:
+            discard_jobs(self.session)
+            stored = info.pop("stored_keys", [])
+            objects = info.get("objects")
             try:
-                if objects is not None:
-                    objects.delete(key)
-            except OSError:
-                log.warning("could not remove orphaned object %s", key)
-        self.session.close()
+                if objects is not None and remove_objects:
+                    # Objects written by the failed transaction belong to nothing now.
+                    discard(objects, stored)
+                elif stored:
+                    log.warning(
+                        "commit outcome unknown: %d object(s) left for `portal storage gc`",
+                        len(stored),
+                    )
+            finally:
+                self.session.close()
 
 
 @contextlib.contextmanager

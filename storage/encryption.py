@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from storage.objects import ObjectStore
+from storage.objects import ObjectStore, discard
 
 MAGIC = b"EPO1"
 CHUNK_SIZE = 64 * 1024
@@ -311,16 +311,12 @@ class EncryptedObjects:
         # a mass mailing create a folder for almost every letter, ~0.5 ms each on ext4.
         keys = [f"{n[:3]}/{n}" for n in (uuid.uuid4().hex for _ in readers)]
         encrypting = [EncryptingReader(r, dek) for r, dek in zip(readers, deks, strict=True)]
-        try:
-            upload([(k, cast(BinaryIO, e)) for k, e in zip(keys, encrypting, strict=True)])
-            if not all(e.done for e in encrypting):
-                raise OSError(f"store {self.store.backend} stopped reading before the end")
-        except BaseException:
-            # Best effort: an upload that failed late may have left objects no row points at.
-            for key in keys:
-                with suppress(OSError):
-                    self.store.delete(key)
-            raise
+        # A store whose upload raises leaves none of the objects behind (ObjectStore.put_many);
+        # one that answered may still have lost the answer, and gc takes what that leaves.
+        upload([(k, cast(BinaryIO, e)) for k, e in zip(keys, encrypting, strict=True)])
+        if not all(e.done for e in encrypting):
+            discard(self.store, keys)  # stored, but cut short: no row may point at them
+            raise OSError(f"store {self.store.backend} stopped reading before the end")
         return [
             StoredObject(
                 backend=self.store.backend,

@@ -1,18 +1,24 @@
-"""Background jobs: recorded during a transaction, dispatched after its commit.
+"""Background jobs: recorded in the transaction that asks for them, dispatched after its commit.
 
 A job is a dotted path to a function `f(session, *ids)` plus its ids. Jobs take ids, never ORM
 objects, load their rows themselves and are idempotent, so running one twice is harmless and a
-lost one can simply be enqueued again (the database is the source of truth).
+lost one can simply be run again (the database is the source of truth).
+
+`enqueue` keeps the transaction's jobs (each once) and writes them, as rows of the jobs outbox
+(`storage/outbox.py`), in one statement when the transaction commits; a rollback, or the rollback
+of a savepoint, drops them. Only the committed ones are handed on (`Transaction.commit`).
 """
 
 from __future__ import annotations
 
 import importlib
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
 
 
 @dataclass(frozen=True)
@@ -21,15 +27,59 @@ class Job:
     args: tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class RecordedJob:
+    """A job with its outbox row: what is handed to rq, or run in-process, after commit."""
+
+    id: uuid.UUID
+    func: str
+    args: tuple[Any, ...]
+    attempt: int = 1
+
+    @property
+    def run_id(self) -> str:
+        """A name for this attempt of the job (rq's job id): the relay asks rq about it."""
+        return f"outbox-{self.id.hex}-{self.attempt}"
+
+
 def enqueue(session: Session, func: str, *args: Any) -> None:
-    """Ask for `func(session, *args)` to run after this session's transaction commits."""
+    """Ask for `func(session, *args)` to run once this session's transaction has committed."""
     for arg in args:
         if not isinstance(arg, str | int):
             raise TypeError(f"job arguments are ids (str or int), not {type(arg).__name__}")
-    pending = session.info.setdefault("pending_jobs", [])
-    job = Job(func, tuple(args))
-    if job not in pending:
-        pending.append(job)
+    _outbox(session).add(Job(func, tuple(args)))
+
+
+def queued_jobs(session: Session) -> list[Job]:
+    """The jobs this transaction asked for so far (written at its commit)."""
+    return list(_outbox(session).queued)
+
+
+def committed_jobs(session: Session) -> list[RecordedJob]:
+    """The jobs of the transactions that committed since the last call; they are handed on."""
+    box = session.info.get(_KEY)
+    if box is None:
+        return []
+    jobs, box.committed = box.committed, []
+    return jobs  # type: ignore[no-any-return]
+
+
+def discard_jobs(session: Session) -> None:
+    """Forget every job of the session (its transaction rolled back)."""
+    if (box := session.info.get(_KEY)) is not None:
+        box.clear()
+
+
+def job_mark(session: Session) -> int:
+    """Where the session's queued jobs end now: a savepoint's start."""
+    return len(_outbox(session).queued)
+
+
+def drop_jobs_since(session: Session, mark: int) -> None:
+    """Forget the jobs queued after `mark` (the savepoint that asked for them rolled back)."""
+    box = _outbox(session)
+    del box.queued[mark:]
+    box.seen = set(box.queued)
 
 
 def resolve(func: str) -> Callable[..., Any]:
@@ -38,3 +88,59 @@ def resolve(func: str) -> Callable[..., Any]:
     if not module_name.endswith(".jobs"):
         raise ValueError(f"{func!r} is not in a jobs module")
     return getattr(importlib.import_module(module_name), name)  # type: ignore[no-any-return]
+
+
+@dataclass
+class _Outbox:
+    """One session's jobs: queued by its transaction, being written, written and committed."""
+
+    queued: list[Job] = field(default_factory=list)
+    seen: set[Job] = field(default_factory=set)
+    writing: list[RecordedJob] = field(default_factory=list)
+    committed: list[RecordedJob] = field(default_factory=list)
+
+    def add(self, job: Job) -> None:
+        # Once per transaction: an operation may ask twice (the same delivery, say).
+        if job not in self.seen:
+            self.seen.add(job)
+            self.queued.append(job)
+
+    def clear(self) -> None:
+        self.queued, self.seen, self.writing, self.committed = [], set(), [], []
+
+    def write(self, session: Session) -> None:
+        # A savepoint's commit also fires `before_commit`; the rows go with the outermost one.
+        if session.in_nested_transaction() or not self.queued:
+            return
+        # Imported here: the model's module imports storage.db, which imports this module.
+        from storage.outbox import insert_jobs
+
+        self.writing = [RecordedJob(uuid.uuid4(), job.func, job.args) for job in self.queued]
+        self.queued, self.seen = [], set()
+        insert_jobs(session, self.writing)
+
+    def committed_now(self, session: Session) -> None:
+        if not session.in_nested_transaction():
+            self.committed.extend(self.writing)
+            self.writing = []
+
+    def ended(self, _session: Session, transaction: SessionTransaction) -> None:
+        # The outermost transaction is over (committed or not): what it queued goes with it.
+        if transaction.parent is None:
+            self.queued, self.seen, self.writing = [], set(), []
+
+
+# SQLAlchemy's `Session.info` is where state that lives as long as a session belongs; this key
+# is read nowhere but here, and the object behind it is typed.
+_KEY = "job_outbox"
+
+
+def _outbox(session: Session) -> _Outbox:
+    box = session.info.get(_KEY)
+    if box is None:
+        box = session.info[_KEY] = _Outbox()
+        # On this session only: sessions that never enqueue pay nothing.
+        event.listen(session, "before_commit", box.write)
+        event.listen(session, "after_commit", box.committed_now)
+        event.listen(session, "after_transaction_end", box.ended)
+    return box  # type: ignore[no-any-return]

@@ -1,24 +1,22 @@
 """Raw object stores, a folder or an S3 bucket chosen by URL; encryption is the layer above.
 
 Both backends accept the same keys (``check_key``), so objects can move between them, list keys in
-lexicographic order, and raise plain errors: FileNotFoundError for a missing object, OSError for
-any other backend failure, ValueError for bad keys and URLs.
+lexicographic order, and raise plain errors: FileNotFoundError for a missing object,
+StoreUnavailable when the store cannot be reached or does not answer in time (worth a retry
+later), OSError for any other backend failure, ValueError for bad keys and URLs. The S3 backend
+lives in storage.s3.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
+import logging
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
-
-import urllib3
-from minio import Minio
-from minio.error import MinioException, S3Error
+from urllib.parse import unquote, urlsplit
 
 from storage.durable import (
     TEMP_PREFIX,
@@ -28,15 +26,24 @@ from storage.durable import (
     sync_files,
     write_temp,
 )
+from storage.s3_http import Limits, hurry
 
-__all__ = ["FolderStore", "ObjectStore", "S3Store", "check_key", "open_store"]
+__all__ = [
+    "FolderStore",
+    "ObjectStore",
+    "StoreUnavailable",
+    "check_key",
+    "discard",
+    "open_store",
+]
 
-# minio needs a part size when the length is unknown; 10 MiB keeps memory bounded (minio holds at
-# most ~4 parts: one being read, three uploading) while staying far from the 10,000-part limit.
-S3_PART_SIZE = 10 * 1024 * 1024
+log = logging.getLogger(__name__)
+
 _MAX_KEY_BYTES = 1024  # the S3 limit; a longer key could not move to the S3 backend
-_MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "ResourceNotFound"})
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class StoreUnavailable(OSError):
+    """The object store cannot be reached, or did not answer in time: try again later."""
 
 
 class ObjectStore(Protocol):
@@ -53,6 +60,25 @@ class ObjectStore(Protocol):
     def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, dt.datetime]]: ...
     # Leftovers of puts that died midway, older than `before`; how many were removed.
     def remove_stale_temps(self, before: dt.datetime) -> int: ...
+
+
+class _Deletes(Protocol):
+    def delete(self, key: str) -> None: ...
+
+
+def discard(store: _Deletes, keys: Sequence[str]) -> None:
+    """Remove the objects of failed work, best effort and never slow: one short attempt each
+    (`storage.s3_http.hurry`), stopping at the first failure. What is left has no row, and
+    `portal storage gc` removes it after its grace period."""
+    with hurry():
+        for done, key in enumerate(keys):
+            try:
+                store.delete(key)
+            except OSError as exc:
+                log.warning(
+                    "left %d orphaned object(s) for `portal storage gc`: %s", len(keys) - done, exc
+                )
+                return
 
 
 def check_key(key: str, *, prefix: bool = False) -> None:
@@ -182,131 +208,17 @@ class FolderStore:
         return removed
 
 
-class _S3Reader(io.RawIOBase):
-    """A GET response as a stream; closing it hands the connection back to minio's pool."""
-
-    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
-        super().__init__()
-        self._response = response
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        try:
-            return self._response.readinto(buffer)
-        except urllib3.exceptions.HTTPError as exc:
-            raise OSError(f"S3 read failed ({exc!r})") from exc
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._response.close()
-                self._response.release_conn()
-            finally:
-                super().close()
-
-
-class S3Store:
-    """Objects in one bucket of an S3 server, spoken to through minio."""
-
-    backend = "s3"
-
-    def __init__(self, client: Minio, bucket: str) -> None:
-        self.client = client
-        self.bucket = bucket
-
-    @contextmanager
-    def _errors(self, action: str, key: str) -> Iterator[None]:
-        """Turn minio's and urllib3's errors into FileNotFoundError or OSError."""
-        try:
-            yield
-        except (MinioException, urllib3.exceptions.HTTPError) as exc:
-            if isinstance(exc, S3Error) and exc.code in _MISSING_CODES:
-                raise FileNotFoundError(f"no object {key!r} in bucket {self.bucket}") from exc
-            # Neither S3 error documents nor urllib3's messages (host, path, cause) hold secrets.
-            detail = f"{exc.code}: {exc.message}" if isinstance(exc, S3Error) else repr(exc)
-            raise OSError(f"S3 {action} of {self.bucket}/{key} failed ({detail})") from exc
-
-    def ensure_bucket(self) -> None:
-        with self._errors("bucket creation", ""):
-            if self.client.bucket_exists(self.bucket):
-                return
-            try:
-                self.client.make_bucket(self.bucket)
-            except S3Error as exc:
-                # Another process may have created it between the check and the creation.
-                if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                    raise
-
-    def put(self, key: str, reader: BinaryIO, length: int = -1) -> None:
-        check_key(key)
-        part_size = S3_PART_SIZE if length < 0 else 0  # 0: minio sizes the parts itself
-        with self._errors("upload", key):
-            self.client.put_object(self.bucket, key, reader, length, part_size=part_size)
-
-    def put_many(self, items: Sequence[tuple[str, BinaryIO]]) -> None:
-        """One by one: S3 has no fsync to group, a PUT is durable when it is answered."""
-        for key, _ in items:
-            check_key(key)
-        done: list[str] = []
-        try:
-            for key, reader in items:
-                self.put(key, reader)
-                done.append(key)
-        except BaseException:
-            for key in done:
-                with suppress(OSError):
-                    self.delete(key)
-            raise
-
-    def open(self, key: str) -> BinaryIO:
-        check_key(key)
-        with self._errors("download", key):
-            response = self.client.get_object(self.bucket, key)
-        return _S3Reader(response)  # type: ignore[return-value]  # all of BinaryIO callers use
-
-    def delete(self, key: str) -> None:
-        check_key(key)
-        with self._errors("deletion", key):
-            self.client.remove_object(self.bucket, key)  # S3 deletes are idempotent already
-
-    def exists(self, key: str) -> bool:
-        check_key(key)
-        try:
-            with self._errors("lookup", key):
-                self.client.stat_object(self.bucket, key)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def iter_keys(self, prefix: str = "") -> Iterator[str]:
-        return (key for key, _ in self.iter_objects(prefix))
-
-    def iter_objects(self, prefix: str = "") -> Iterator[tuple[str, dt.datetime]]:
-        check_key(prefix, prefix=True)  # now, not on the first next()
-        return self._list(prefix)
-
-    def _list(self, prefix: str) -> Iterator[tuple[str, dt.datetime]]:
-        with self._errors("listing", prefix + "*"):
-            for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
-                if item.object_name is not None and not item.is_dir:
-                    modified = item.last_modified or dt.datetime.now(dt.UTC)
-                    yield item.object_name, modified.astimezone(dt.UTC)
-
-    def remove_stale_temps(self, before: dt.datetime) -> int:
-        """Nothing to do: an S3 PUT leaves no partial object (abandoned multipart uploads are
-        the bucket's lifecycle rule's to expire)."""
-        return 0
-
-
-def open_store(url: str) -> ObjectStore:
-    """Open the store named by ``url``: ``file:///abs/path``, a path, or ``s3://…/bucket``."""
+def open_store(url: str, limits: Limits | None = None) -> ObjectStore:
+    """Open the store named by ``url``: ``file:///abs/path``, a path, or ``s3://…/bucket``
+    (waiting and retrying as ``limits`` say). Contacts no server: that happens on first use."""
     if not isinstance(url, str) or not url.strip():
         raise ValueError("storage URL is empty")
     scheme = urlsplit(url).scheme.lower()
     if scheme == "s3":
-        return _open_s3(url)
+        # Imported here: the S3 backend builds on this module.
+        from storage.s3 import open_s3
+
+        return open_s3(url, limits)
     if scheme not in ("", "file"):
         raise ValueError(
             f"unsupported storage URL scheme {scheme!r}: use file:///path, a plain path "
@@ -318,35 +230,3 @@ def open_store(url: str) -> ObjectStore:
     root = Path(unquote(parts.path)) if parts else Path(url).resolve()
     root.mkdir(parents=True, exist_ok=True)
     return FolderStore(root)
-
-
-def _open_s3(url: str) -> S3Store:
-    parts = urlsplit(url)
-    # Messages name the host at most: the URL itself carries the secret key.
-    endpoint = parts.netloc.rpartition("@")[2]
-    host = parts.hostname or ""
-    if not host or not parts.username or not parts.password:
-        raise ValueError("S3 storage URL must look like s3://ACCESS:SECRET@host:port/bucket")
-    bucket = parts.path.strip("/")
-    if not bucket or "/" in bucket:
-        raise ValueError(f"S3 storage URL for {host} must name exactly one bucket: …/bucket")
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(query) - {"secure", "region"})
-    if unknown:
-        raise ValueError(f"S3 storage URL has unknown options: {', '.join(unknown)}")
-    secure = query.get("secure", "false" if host in _LOCAL_HOSTS else "true").lower()
-    if secure not in ("true", "false"):
-        raise ValueError("S3 storage URL option secure must be true or false")
-    try:
-        client = Minio(
-            endpoint,
-            access_key=unquote(parts.username),
-            secret_key=unquote(parts.password),
-            secure=secure == "true",
-            region=query.get("region") or None,
-        )
-    except ValueError as exc:
-        raise ValueError(f"S3 storage URL for {host} is invalid: {exc}") from None
-    store = S3Store(client, bucket)
-    store.ensure_bucket()
-    return store

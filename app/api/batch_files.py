@@ -17,7 +17,7 @@ import pybase64
 
 from app.api import idempotency as idem
 from app.api.problems import ValidationFailed
-from app.forms import short_transaction
+from app.web import short_transaction
 from casefiles.errors import NotFound
 from casefiles.operations import get_document
 from directory.actors import AccessDenied, Actor

@@ -85,8 +85,11 @@ PATHS: dict[str, Any] = {
         "post": {
             "operationId": "createDeliveries",
             "summary": "Many deliveries in one request, documents inline, a result per item",
-            "description": "Each item succeeds or fails on its own (status 201 or a problem); "
-            "an item's `idempotency_key` makes it safe to send again.",
+            "description": "A request that breaks this document anywhere (an item's types, "
+            "members or lengths) is refused whole with 422, `errors` naming `items[i].member`, "
+            "and nothing is delivered. Otherwise each item succeeds or fails on its own (status "
+            "201 or a problem: an unreachable recipient, a file that is no PDF, an unknown "
+            "document); an item's `idempotency_key` makes it safe to send again.",
             "parameters": [IDEMPOTENCY],
             "requestBody": {"required": True, "content": {JSON: {"schema": ref("BatchRequest")}}},
             "responses": {

@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from app import outages
 from directory.actors import AccessDenied
 from directory.errors import InvalidInput, NotFound
 from storage.db import is_transient
@@ -159,16 +160,24 @@ def init_problems(bp: Blueprint, prefix: str) -> None:
             log.warning("database conflict on %s %s: %s", request.method, request.path, exc.orig)
         else:
             log.exception("database unavailable on %s %s", request.method, request.path)
+        return _unavailable("1" if is_transient(exc) else outages.RETRY_AFTER)
+
+    def _unavailable(retry_after: str) -> Response:
         return ApiProblem(
             503,
             "Service Unavailable",
             "The portal is busy right now; nothing was saved. Send the request again (with the "
             "same Idempotency-Key, if it had one).",
-            headers={"Retry-After": "1"},
+            headers={"Retry-After": retry_after},
         ).response()
 
     @bp.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        # A lost database connection (also raw psycopg errors), the object store or Redis away.
+        missing = outages.missing_dependency(exc)
+        if missing is not None:
+            log.warning("%s unavailable on %s %s: %s", missing, request.method, request.path, exc)
+            return _unavailable(outages.RETRY_AFTER)
         log.exception("unexpected error on %s %s", request.method, request.path)
         return ApiProblem(
             500,

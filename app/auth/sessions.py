@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import g, session
 
-from app.web import User, db, runtime
+from app.web import User, db, runtime, short_transaction
 from directory.models import Account
 from directory.sessions import SessionPolicy, end_session, resume_session, start_session
 
@@ -26,11 +26,18 @@ def load_user(user_id: str) -> User | None:
     if g.get("database_unavailable"):
         return None  # the error page must not meet the failing database again
     token = session.get(SESSION_FIELD)
-    account = resume_session(db(), token, policy()) if isinstance(token, str) else None
-    if account is None or str(account.id) != user_id:
+    user = None
+    if isinstance(token, str):
+        # A short transaction of its own, as the API's key check has: the request's own (and
+        # SQLite's write lock) then begins with the view's first query, after its uploads have
+        # been checked (app/forms.py).
+        with short_transaction() as tx:
+            account = resume_session(tx, token, policy())
+            if account is not None and str(account.id) == user_id:
+                user = User(account)
+    if user is None:
         forget()
-        return None
-    return User(account)
+    return user
 
 
 def begin(account: Account) -> User:

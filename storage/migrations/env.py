@@ -2,10 +2,21 @@
 `config.attributes`, so this package never imports the domain packages (arrows point down)."""
 
 from alembic import context
+from sqlalchemy import Connection
 
 config = context.config
 engine = config.attributes["engine"]
 target_metadata = config.attributes["metadata"]
+
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    # On the driver's connection: SQLAlchemy's would open a transaction first (storage/db.py
+    # begins every one with BEGIN IMMEDIATE), and inside one SQLite ignores this pragma.
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute(statement)
+
 
 with engine.connect() as connection:
     sqlite = connection.dialect.name == "sqlite"
@@ -14,8 +25,7 @@ with engine.connect() as connection:
         # drop fails as soon as other rows reference the table. SQLite reads this pragma only
         # outside a transaction, so it is set before the migration's transaction begins, and
         # the keys are checked after it.
-        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        connection.commit()
+        _pragma(connection, "PRAGMA foreign_keys=OFF")
     try:
         context.configure(
             connection=connection,
@@ -35,5 +45,4 @@ with engine.connect() as connection:
     finally:
         if sqlite:
             connection.rollback()
-            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-            connection.commit()
+            _pragma(connection, "PRAGMA foreign_keys=ON")

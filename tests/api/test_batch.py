@@ -11,6 +11,7 @@ from casefiles.models import CaseFile
 from mailbox.models import Delivery
 from storage.blobs import Blob, store_blob
 from storage.blobs import savepoint as item_savepoint
+from storage.jobs import enqueue, queued_jobs
 from tests.api.support import assert_problem, b64, counts, error_fields, letter
 from tests.conftest import make_pdf
 
@@ -126,10 +127,10 @@ def test_a_failed_item_removes_what_it_stored(app, runtime):
         kept = store_blob(session, io.BytesIO(b"kept"))
     with pytest.raises(RuntimeError), item_savepoint(session):
         lost = store_blob(session, io.BytesIO(b"lost"))
-        session.info["pending_jobs"].append("a job of the failed item")
+        enqueue(session, "mailbox.jobs.issue_receipt", "a delivery of the failed item")
         raise RuntimeError("the item fails after storing")
     assert session.info["stored_keys"] == [kept.key]
-    assert session.info["pending_jobs"] == []
+    assert queued_jobs(session) == []
     assert session.scalars(select(Blob.key)).all() == [kept.key]
     keys = set(runtime.objects.store.iter_keys())
     assert kept.key in keys and lost.key not in keys

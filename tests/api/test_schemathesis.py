@@ -1,7 +1,7 @@
 """The API against its own document: schemathesis (CLI) generates requests from
 /api/v1/openapi.json and sends them, with the demo authority's real API key, to the portal
 served on a real port; every check on. Bounded for CI: a fixed seed and a fixed number of
-examples per operation, so a run is the same run every time (~30-60 s a profile here).
+examples per operation, so a run is the same run every time (45-75 s a profile here).
 
 Positive cases that deliver get a real PDF and a registered recipient, and client-side
 idempotency keys of their own (tests/api/schemathesis_hooks.py says why); negative cases are

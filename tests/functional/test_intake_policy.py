@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import html
 import io
+import threading
+import time
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
 from casefiles.models import CaseFile, JournalEntry
+from directory.api_clients import create_api_client, create_api_key
+from directory.operations import find_authority
 from mailbox.models import Direction, Message
 from storage.blobs import Blob
+from tests.api.support import Api, letter
 from tests.conftest import csrf_token, login, post_multipart
 from tests.support import hostile
+from tests.support.hostile import warm_up_checkers
 
 
 def deliver(client, ahvn13, files, **fields):
@@ -160,3 +166,38 @@ def _reply_documents(runtime) -> list[tuple[str, str, str]]:
         return [
             (d.current.filename, d.current.media_type, str(d.current.id)) for d in message.documents
         ]
+
+
+@pytest.fixture
+def other_api(app, demo, runtime) -> Api:
+    """A specialist application of another authority, writing at the same time."""
+    with runtime.transaction() as session:
+        authority = find_authority(session, "kanton-luzern-steuern")
+        client = create_api_client(session, authority, "Steuerregister")
+        _key, token = create_api_key(session, client)
+    return Api(app.test_client(), token)
+
+
+def test_a_slow_upload_check_in_the_clerk_form_does_not_hold_up_other_writers(app, demo, other_api):
+    """The form's files are checked before the request's transaction begins (on SQLite the
+    first statement takes the write lock), so another client's delivery goes through while a
+    large file is parsed."""
+    clerk = app.test_client()
+    login(clerk, demo["clerk"])
+    large = hostile.many_objects(240_000)  # allowed, under the test portal's 2 MB; ~1 s to check
+    answer = {}
+
+    def send() -> None:
+        answer["response"] = deliver(clerk, demo["resident"]["ahvn13"], [("register.pdf", large)])
+        answer["done"] = time.monotonic()
+
+    warm_up_checkers()
+    form = threading.Thread(target=send)
+    form.start()
+    time.sleep(0.3)  # the clerk's file is being checked now
+    other = other_api.deliver(letter(demo, subject="Steuerrechnung"))
+    written = time.monotonic()
+    form.join(60)
+    assert other.status_code == 201, other.get_data(as_text=True)
+    assert answer["response"].status_code == 302, shown(answer["response"])
+    assert answer["done"] - written > 0.3, answer["done"] - written

@@ -206,7 +206,7 @@ def test_refused_letters_leave_nothing_behind(runtime, demo):
     assert after["JournalEntry"] - before["JournalEntry"] == 4 + 5
 
 
-def test_letters_of_one_external_reference_share_a_case_file(runtime, demo):
+def test_letters_of_one_external_reference_go_to_each_recipients_case_file(runtime, demo):
     with runtime.transaction() as session:
         actor = api_actor(session, demo)
         anna, beat = party(session, demo["resident"]), party(session, demo["other_resident"])
@@ -221,16 +221,20 @@ def test_letters_of_one_external_reference_share_a_case_file(runtime, demo):
                 Letter(
                     beat.id, "information", "Zur Kenntnis", [checked(make_pdf("B"))], options=ref
                 ),
+                Letter(anna.id, "letter", "Nachtrag", [checked(make_pdf("C"))], options=ref),
             ],
         )
-        assert results[0].delivered.case_id == results[1].delivered.case_id
+        annas, beats, again = (r.delivered.case_id for r in results)
+        # One matter, one case file per recipient: Anna's two letters share hers.
+        assert annas == again and beats != annas
     with runtime.sessions() as session:
-        case = session.get_one(CaseFile, results[0].delivered.case_id)
-        assert case.external_ref == "BAU-2026-17"
-        assert {p.party_id for p in case.parties} == {anna.id, beat.id}
-        actions = [e.action for e in entries(session, case)]
-        assert actions.count("delivery.available") == 2 and "party.added" in actions
-        assert verify_case(session, case).ok
+        for case_id, holder in ((annas, anna), (beats, beat)):
+            case = session.get_one(CaseFile, case_id)
+            assert case.external_ref == "BAU-2026-17"
+            assert case.party_id == holder.id
+            assert {p.party_id for p in case.parties} == {holder.id}
+            assert "party.added" not in [e.action for e in entries(session, case)]
+            assert verify_case(session, case).ok
 
 
 def test_a_batch_sends_every_notice_with_one_job(api, demo, runtime, smtp_messages):

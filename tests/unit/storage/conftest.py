@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from storage.encryption import EncryptedObjects, KeyEncryptionKey
-from storage.objects import ObjectStore, S3Store, open_store
+from storage.objects import ObjectStore, open_store
+from storage.s3 import S3Store
 from tests.support.s3 import s3_url, start_s3_server
 
 

@@ -14,7 +14,8 @@ import pytest
 import urllib3
 from minio import Minio
 
-from storage.objects import FolderStore, ObjectStore, S3Store, open_store
+from storage.objects import FolderStore, ObjectStore, open_store
+from storage.s3 import S3Store
 from tests.support.s3 import s3_url
 
 BAD_KEYS = ["", "/abs", "a/../b", "..", ".", "a/./b", "a\\b", "a//b", "a/", "a/.put-x", "a\x00b"]
@@ -191,6 +192,8 @@ def test_folder_objects_are_private(folder_store: FolderStore) -> None:
 def test_missing_bucket_is_an_error_not_a_missing_object(s3_endpoint: str) -> None:
     client = Minio(s3_endpoint, "testing", "testing", secure=False)
     store = S3Store(client, "no-such-bucket-here")
+    store.exists("k")  # the first use creates the bucket: gone after that, it is an error
+    client.remove_bucket("no-such-bucket-here")
     with pytest.raises(OSError, match="NoSuchBucket") as info:
         store.open("k")
     assert not isinstance(info.value, FileNotFoundError)
@@ -230,9 +233,12 @@ def test_open_store_with_plain_path_and_file_url(tmp_path: Path) -> None:
     assert (tmp_path / "plain").is_dir() and (tmp_path / "url dir").is_dir()
 
 
-def test_open_store_with_s3_url_creates_the_bucket(s3_endpoint: str) -> None:
+def test_s3_store_creates_its_bucket_on_first_use(s3_endpoint: str) -> None:
     store = open_store(s3_url(s3_endpoint, "created-by-open-store"))
     assert isinstance(store, S3Store) and store.backend == "s3"
+    # Opening contacts no server (the portal starts while S3 is away); the first call does.
+    assert not store.client.bucket_exists("created-by-open-store")
+    assert list(store.iter_keys()) == []
     assert store.client.bucket_exists("created-by-open-store")
     # Opening again finds the bucket in place.
     open_store(s3_url(s3_endpoint, "created-by-open-store")).put("k", io.BytesIO(b"x"))
