@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 import app as _app  # noqa: F401  (puts the project root first on sys.path; see app/__init__.py)
-from app import keys_cli
+from app import journal_cli, keys_cli
 from app.config import Config
 from app.keys import KeySetupError
 from app.runtime import Runtime, set_current
@@ -44,6 +44,7 @@ def cli(verbose: bool) -> None:
 
 
 cli.add_command(keys_cli.keys)
+cli.add_command(journal_cli.journal)
 
 
 @cli.group(help="Database schema (Alembic migrations).")

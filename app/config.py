@@ -42,7 +42,7 @@ class Config:
     storage_timeout: float = 5.0
     storage_retries: int = 2
     storage_budget: float = 15.0
-    metrics_token: str | None = None  # bearer token for /metrics; None: /metrics is off (app/ops.py)
+    metrics_token: str | None = None  # bearer token of /metrics; None: no /metrics (app/ops.py)
     ops_timeout: float = 2.0  # seconds /readyz and /metrics wait for each part
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -107,7 +107,7 @@ class ScrapeCollector(Collector):
             looks["redis"] = lambda: _redis(probes)
         # Named apart from /readyz's looks: a run in progress is shared only by the same look.
         ran = probes.run({f"metrics-{name}": look for name, look in looks.items()})
-        outcomes = dict(zip(looks, ran.values(), strict=True))
+        outcomes = {name: ran[f"metrics-{name}"] for name in looks}
         up = GaugeMetricFamily(
             "portal_metrics_source_up",
             "1 when this scrape could read the source's figures, 0 when it failed or timed out.",

@@ -86,11 +86,12 @@ def readyz() -> tuple[Response, int, dict[str, str]]:
     looks = {"database": probes.check_database, "objects": probes.check_objects}
     if probes.runtime.config.redis_url:
         looks["redis"] = probes.check_redis
+    # Named apart from the scrape's looks: a look still running is shared only by the same look.
     outcomes = probes.run({f"ready-{name}": look for name, look in looks.items()})
-    parts = {
-        name: "ok" if outcome.ok else f"unreachable: {outcome.error}"
-        for (name, outcome) in zip(looks, outcomes.values(), strict=True)
-    }
+    parts = {}
+    for name in looks:
+        outcome = outcomes[f"ready-{name}"]
+        parts[name] = "ok" if outcome.ok else f"unreachable: {outcome.error}"
     ready = all(answer == "ok" for answer in parts.values())
     return jsonify(parts), 200 if ready else 503, _NO_STORE
 

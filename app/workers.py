@@ -26,6 +26,7 @@ from rq.worker import WorkerStatus
 
 from app.relay import BATCH, Relay
 from app.runtime import Runtime, perform
+from storage.db import is_unavailable
 from storage.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -70,16 +71,19 @@ def periodic_jobs(
 def relay_backlog(runtime: Runtime, rounds: int = 20) -> None:
     """Hand over what the outbox holds (a worker's start); an outage is logged, not raised."""
     relay = Relay(runtime)
-    try:
+
+    def drain() -> None:
         for _ in range(rounds):
-            report = relay.run()
-            if report.looked_at < BATCH:
-                break
-        found = runtime.recover()
-        if found:
+            if relay.run().looked_at < BATCH:
+                return
+
+    def recover() -> None:
+        if found := runtime.recover():
             log.info("recovery found %d job(s) due but not done", found)
-    except Exception as error:
-        log.warning("outbox relay at start failed, the scheduler's relay goes on: %s", error)
+
+    # Either may fail in an outage; the scheduler's relay and recovery go on later.
+    run_logged("outbox relay at start", drain)
+    run_logged("recovery at start", recover)
 
 
 class ResilientWorker(SimpleWorker):
@@ -104,6 +108,15 @@ class ResilientWorker(SimpleWorker):
                 log.warning("Redis is unreachable (%s); the worker waits for it", error)
                 time.sleep(wait)
                 wait = min(wait * 2, MAX_WAIT)
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        # When idle, rq raises StopRequested from the signal handler and sets no flag. Raised
+        # wherever the process happens to be, it can be lost: logging swallows an exception
+        # raised while it writes a record (and much is logged while Redis is away), redis-py
+        # may turn it into a connection error, which is waited out here. Seen in tests: the
+        # worker then ignored SIGTERM. The flag makes the stop stand (`_wait_for_redis`).
+        self._stop_requested = True
+        super().request_stop(signum, frame)
 
     def register_birth(self) -> None:
         self._retrying(super().register_birth)
@@ -224,13 +237,20 @@ class ResilientCron(CronScheduler):
         super().__init__(connection=connection, logging_level="WARNING")
         self._tick = tick
         self._tick_every = tick_every
+        self._stopping = False
+
+    def _request_stop(self, signum: Any, frame: Any) -> None:
+        # As in ResilientWorker.request_stop: the raised StopRequested may turn into a Redis
+        # error inside redis-py; the flag keeps the stop.
+        self._stopping = True
+        super()._request_stop(signum, frame)
 
     def start(self) -> None:
         self._install_signal_handlers()
         born = False
         wait = 1.0
         try:
-            while True:
+            while not self._stopping:
                 try:
                     if not born:
                         self.register_birth()
@@ -255,16 +275,19 @@ class ResilientCron(CronScheduler):
 
 
 def run_logged(what: str, call: Callable[[], object]) -> None:
-    """Run `call`; an outage is one line in the log, any other error a traceback. Never raises
-    (but for stop requests): a loop that calls this must go on."""
+    """Run `call`; an outage (Redis, the database) is one line in the log, any other error a
+    traceback. Never raises (but for stop requests): a loop that calls this must go on."""
     try:
         call()
     except (StopRequested, KeyboardInterrupt):
         raise
     except REDIS_DOWN as error:
         log.warning("%s: Redis is unreachable: %s", what, error)
-    except Exception:
-        log.exception("%s failed; tried again at its next turn", what)
+    except Exception as error:
+        if is_unavailable(error):
+            log.warning("%s: the database is unreachable: %s", what, error)
+        else:
+            log.exception("%s failed; tried again at its next turn", what)
 
 
 def start_background_loop(

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from casefiles.models import CaseFile, JournalEntry
 from directory.actors import Actor
 from signing import Keyring, sign
+from signing.canonical import canonical_json
 from storage.db import utcnow
 
 GENESIS = "0" * 64
@@ -24,8 +25,14 @@ def keyring_of(session: Session) -> Keyring:
 
 
 def canonical(fields: dict[str, Any]) -> bytes:
-    """The bytes an entry hash covers: sorted keys, no spaces, UTF-8; payloads hold no floats."""
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes an entry hash covers (docs/journal-format.md; pinned by known-answer tests)."""
+    return canonical_json(fields)
+
+
+def _no_float(text: str) -> Any:
+    # Floats have no portable canonical form (Python's repr is not RFC 8785's), and an archive
+    # must rebuild the hashed bytes exactly: write amounts and periods as integers or strings.
+    raise TypeError(f"journal payloads hold no floats (got {text}); use an integer or a string")
 
 
 _HASHED_COLUMNS = (
@@ -83,7 +90,8 @@ def sealed_entry(
         "actor_id": actor.ref,
         "actor_label": actor.label,
         "action": action,
-        "payload": json.loads(canonical(payload)),  # fail early on values JSON cannot hold
+        # Fail early on values JSON cannot hold (and floats); what is stored is what is hashed.
+        "payload": json.loads(canonical(payload), parse_float=_no_float),
         "prev_hash": prev_hash,
     }
     row["entry_hash"] = hashlib.sha256(canonical(_hashed_fields(row))).hexdigest()

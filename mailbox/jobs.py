@@ -63,6 +63,8 @@ def issue_receipt(session: Session, delivery_id: str) -> None:
     pdf_version = add_document(
         session, actor, case, _file(f"{stem}.pdf", "application/pdf", pdf), title="Zustellnachweis"
     )
+    # Indented for people, not canonical: what is signed is the JWS payload (canonical JSON,
+    # signing/canonical.py), and this file's bytes are fixed by their digest in the journal.
     json_bytes = json.dumps(signed, ensure_ascii=False, indent=2).encode()
     json_version = add_document(
         session,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
-import json
 import logging
 import time
 import urllib.error
@@ -39,6 +38,7 @@ from standardwebhooks.webhooks import Webhook
 from directory.api_clients import webhook_secret
 from directory.models import ApiClient
 from mailbox.models import WebhookEvent
+from signing.canonical import canonical_json
 from storage.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,8 @@ def post_event(session: Session, event_id: uuid.UUID) -> None:
 
 
 def canonical_body(payload: Mapping[str, Any]) -> bytes:
-    """The bytes that are posted and signed: compact JSON with sorted keys, UTF-8."""
-    return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    """The bytes that are posted and signed: the portal's canonical JSON (signing/canonical.py)."""
+    return canonical_json(payload)
 
 
 def sign(secret: bytes, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -16,6 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
+from signing.canonical import canonical_json
 from signing.keys import SealKey
 from signing.signatures import sign
 from signing.tokens import Pkcs11SealKey
@@ -26,10 +27,6 @@ def _registry() -> JWSRegistry:
     # The x5c chain makes the header larger than joserfc's default limit of 512 bytes.
     registry.max_header_length = 8192
     return registry
-
-
-def canonical_json(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sign_json(key: SealKey | Pkcs11SealKey, payload: dict[str, Any]) -> str:

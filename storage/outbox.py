@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, delete, func, insert, select, update
+from sqlalchemy import JSON, Index, String, delete, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.db import Base, UTCDateTime, utcnow
@@ -122,12 +122,3 @@ def prune_done(session: Session, now: dt.datetime) -> int:
     """Delete rows done more than a day ago; how many went."""
     result = session.execute(delete(OutboxJob).where(OutboxJob.done_at < now - KEEP_DONE))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def outbox_depth(session: Session) -> dict[str, int]:
-    """Undone rows: still to be done, and given up (attempts spent), e.g. for metrics."""
-    undone = OutboxJob.done_at.is_(None)
-    spent = OutboxJob.attempts >= MAX_ATTEMPTS
-    pending = session.scalar(select(func.count(OutboxJob.id)).where(undone, ~spent))
-    given_up = session.scalar(select(func.count(OutboxJob.id)).where(undone, spent))
-    return {"pending": pending or 0, "given_up": given_up or 0}

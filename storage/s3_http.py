@@ -51,7 +51,7 @@ class Limits:
 
 
 class _Budget:
-    """What is left of a request's storage time: calls add what they took."""
+    """What is left of a request's storage time; each call takes off what it used."""
 
     def __init__(self, seconds: float) -> None:
         self.left = seconds

@@ -11,7 +11,6 @@ last, on its own, and so replays the earlier one's answer as any retry would.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from directory.actors import AccessDenied, Actor
 from directory.errors import InvalidInput, NotFound
 from mailbox.bulk import Delivered, ItemResult
 from mailbox.models import IdempotencyRecord
+from signing.canonical import canonical_json_ascii
 from storage.blobs import savepoint
 
 log = logging.getLogger(__name__)
@@ -340,7 +340,9 @@ def _parse_item(raw: Any) -> Item:
 
 def _item_digest(item: Item) -> str:
     digest = idem.Digest("batch item")
-    digest.add(json.dumps(item.metadata, sort_keys=True, separators=(",", ":")).encode())
+    # Not canonical_json: the metadata is not checked yet (it may hold a NaN), and digests of
+    # earlier items are stored with their keys; the ASCII variant keeps both working.
+    digest.add(canonical_json_ascii(item.metadata))
     add_to_digest(digest, item.files)
     return digest.hexdigest()
 

@@ -9,7 +9,6 @@ engine = config.attributes["engine"]
 target_metadata = config.attributes["metadata"]
 
 
-
 def _pragma(connection: Connection, statement: str) -> None:
     # On the driver's connection: SQLAlchemy's would open a transaction first (storage/db.py
     # begins every one with BEGIN IMMEDIATE), and inside one SQLite ignores this pragma.

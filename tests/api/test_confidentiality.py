@@ -72,7 +72,9 @@ def test_a_second_recipient_in_the_same_matter_sees_nothing_of_the_first(
     same_matter = {"external_ref": "SHARED-7"} if link == "external_ref" else {}
     if link == "case_id":
         same_matter = {"case_id": anna_case["case_id"]}
-    created = api.deliver(letter(demo, who="other_resident", subject="Kopie für Beat", **same_matter))
+    created = api.deliver(
+        letter(demo, who="other_resident", subject="Kopie für Beat", **same_matter)
+    )
     assert created.status_code == 201, created.get_data(as_text=True)
     beats = created.get_json()
     assert beats["case_id"] != anna_case["case_id"]

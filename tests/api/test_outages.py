@@ -8,16 +8,18 @@ PostgreSQL and cuts the connection, before the request or in the middle of it.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.runtime import Runtime
+from storage.gc import collect_garbage
 from tests.api.support import Api, assert_problem, counts, letter
 from tests.api.test_batch import item
 from tests.conftest import PROFILE, login
@@ -74,9 +76,9 @@ def test_delivery_while_s3_is_cut_answers_503_at_once_and_the_retry_succeeds(
     assert after["objects"] - before["objects"] == after["Blob"] - before["Blob"] == 1
 
 
-def test_a_silent_s3_costs_a_request_its_storage_budget_at_most(runtime, demo, s3_proxy, s3_target):
-    url = s3_url(s3_proxy.address, s3_target[1])
-    with portal(runtime, storage_url=url, storage_budget=3.0) as (app, portal_runtime):
+def test_a_silent_s3_costs_a_request_its_storage_budget_at_most(runtime, demo, s3_proxy, s3):
+    url = s3_url(s3_proxy.address, s3[1])
+    with portal(runtime.config, storage_url=url, storage_budget=3.0) as (app, portal_runtime):
         api = Api(app.test_client(), demo["api_client"]["api_key"])
         before = counts(portal_runtime)
         s3_proxy.cut(blackhole=True)  # connections accepted, never answered
@@ -184,3 +186,40 @@ def test_a_terminated_backend_inside_copy_answers_503_not_500(api, demo, runtime
 
     again = api.post_json("/deliveries/batch", body)
     assert [r["status"] for r in again.get_json()["results"]] == [201] * 3
+
+
+@pytest.mark.services
+@pytest.mark.skipif(PROFILE != "services", reason="a terminated backend needs PostgreSQL")
+def test_a_connection_lost_at_commit_answers_503_and_leaves_the_objects_to_gc(api, runtime, demo):
+    with portal(runtime.config) as (app, _):
+
+        @app.after_request
+        def terminate_before_commit(response):
+            # Registered last, so it runs before the portal's commit: the view has answered
+            # 201 and flushed its rows, and then the database connection is gone.
+            if request.method == "POST" and "tx" in g:
+                pid = g.tx.session.connection().connection.driver_connection.info.backend_pid
+                with runtime.engine.connect() as admin:
+                    admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            return response
+
+        before = counts(runtime)
+        headers = {"Idempotency-Key": "lost-at-commit"}
+        lost = Api(app.test_client(), api.key)
+        busy = lost.deliver(letter(demo), headers=headers)
+        assert_problem(busy, 503, "unavailable")
+        assert busy.headers["Retry-After"] == OUTAGE_RETRY_AFTER
+
+    # Whether a COMMIT on a lost connection was applied cannot be known, so its object stays;
+    # the rows are not there (the server ended the transaction), and gc takes the object.
+    after = counts(runtime)
+    assert {k: v for k, v in after.items() if k != "objects"} == {
+        k: v for k, v in before.items() if k != "objects"
+    }
+    assert after["objects"] == before["objects"] + 1
+    report = collect_garbage(runtime.sessions, runtime.objects.store, grace=dt.timedelta(0))
+    assert len(report.orphans) == 1
+    assert counts(runtime) == before
+
+    again = api.deliver(letter(demo), headers=headers)  # the session's portal, as a retry
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers

@@ -188,4 +188,4 @@ def test_the_background_loop_of_the_embedded_server_outlives_its_errors(
             if thread.name == "portal-background":
                 thread.join(10)
     assert len(calls) >= 3
-    assert "outbox relay failed" in caplog.text
+    assert "outbox relay: the database is unreachable" in caplog.text

@@ -47,7 +47,7 @@ from tests.support.tcp_proxy import TcpProxy
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-token-for-tests"
 SECRET = "never-shown-s3cr3t"  # in every URL that points at a closed port
-TIMEOUT = 1.0  # PORTAL_OPS_TIMEOUT of the separate apps
+TIMEOUT = 2.0  # PORTAL_OPS_TIMEOUT of the separate apps (2 shared cores: room for the others)
 services_only = pytest.mark.skipif(PROFILE != "services", reason="needs the services profile")
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -148,7 +148,7 @@ def test_readyz_names_the_part_that_is_unreachable(runtime: Runtime, part: str) 
 
         started = time.monotonic()
         response = client.get("/readyz")
-        assert time.monotonic() - started < TIMEOUT + 1.5
+        assert time.monotonic() - started < TIMEOUT + 2  # a closed port answers at once
         assert response.status_code == 503
         # JSON, not the error page: the check never went through the request's transaction.
         body = response.get_json()
@@ -178,7 +178,7 @@ def _through(proxy: TcpProxy, runtime: Runtime, part: str) -> dict[str, str]:
     if part == "objects":
         bucket = urlsplit(config.storage_url).path.strip("/")
         return {"storage_url": s3_url(proxy.address, bucket)}
-    database = urlsplit(config.redis_url).path or "/0"
+    database = urlsplit(config.redis_url or "").path or "/0"
     return {"redis_url": f"redis://{proxy.address}{database}"}
 
 
@@ -187,7 +187,7 @@ def _target(runtime: Runtime, part: str) -> tuple[str, int]:
     if part == "database":
         url = make_url(config.database_url)
         return url.host or "127.0.0.1", url.port or 5432
-    parts = urlsplit(config.storage_url if part == "objects" else config.redis_url)
+    parts = urlsplit(config.storage_url if part == "objects" else config.redis_url or "")
     return parts.hostname or "127.0.0.1", parts.port or 0
 
 
@@ -199,8 +199,7 @@ def test_readyz_follows_a_cut_a_blackhole_and_the_return(runtime: Runtime, part:
         separate_app(runtime, **_through(proxy, runtime, part)) as app,
     ):
         client = app.test_client()
-        ready = client.get("/readyz")
-        assert ready.status_code == 200, ready.get_json()
+        wait_for(lambda: client.get("/readyz").status_code == 200, timeout=15)
 
         proxy.cut()
         refused = client.get("/readyz")
@@ -210,7 +209,7 @@ def test_readyz_follows_a_cut_a_blackhole_and_the_return(runtime: Runtime, part:
         proxy.cut(blackhole=True)  # connections accepted and never answered
         started = time.monotonic()
         silent = client.get("/readyz")
-        assert time.monotonic() - started < TIMEOUT + 1.5
+        assert time.monotonic() - started < TIMEOUT + 2  # the deadline, not the driver's wait
         assert silent.status_code == 503
         body = silent.get_json()
         assert body[part].startswith("unreachable: ")

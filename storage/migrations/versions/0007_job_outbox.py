@@ -37,9 +37,7 @@ def upgrade() -> None:
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_job_outbox")),
     )
-    op.create_index(
-        "ix_job_outbox_due", "job_outbox", ["done_at", "next_attempt_at"], unique=False
-    )
+    op.create_index("ix_job_outbox_due", "job_outbox", ["done_at", "next_attempt_at"], unique=False)
 
 
 def downgrade() -> None:
