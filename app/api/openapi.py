@@ -215,7 +215,9 @@ PATHS: dict[str, Any] = {
                     "description": "The document's current version, in its own media type "
                     "(the Document's `media_type`), always as an attachment",
                     "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
-                    "content": {t: {"schema": BINARY} for t in DOCUMENT_TYPES},
+                    # A stored JSON document (a signed receipt) comes back as parsed JSON of
+                    # any shape; every other type is bytes.
+                    "content": {t: {"schema": {} if t == JSON else BINARY} for t in DOCUMENT_TYPES},
                 },
                 **_problems(401, 404),
             },

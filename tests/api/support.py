@@ -31,10 +31,11 @@ class Api:
         return {"Authorization": f"Bearer {self.key}", **(extra or {})}
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Any:
-        return self.client.get(API + path, headers=self.headers(headers))
+        return documented(self.client, self.client.get(API + path, headers=self.headers(headers)))
 
     def post_json(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-        return self.client.post(API + path, json=body, headers=self.headers(headers))
+        response = self.client.post(API + path, json=body, headers=self.headers(headers))
+        return documented(self.client, response)
 
     def deliver(
         self,
@@ -51,7 +52,43 @@ class Api:
             files = [("verfuegung.pdf", make_pdf("Verfügung"))]
         if files:
             data["files"] = [(io.BytesIO(content), name) for name, content in files]
-        return post_multipart(self.client, API + path, data, self.headers(headers))
+        response = post_multipart(self.client, API + path, data, self.headers(headers))
+        return documented(self.client, response)
+
+
+_document: Any = None
+
+
+def documented(client: FlaskClient, response: Any) -> Any:
+    """The response, after checking it against the OpenAPI document the portal serves (status,
+    headers, body schema), so that the document cannot drift from the code."""
+    global _document  # one parsed document for the whole test session
+    from openapi_core import Config, OpenAPI
+    from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+
+    if _document is None:
+        # Problem details are JSON under their own media type (RFC 9457).
+        config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+        _document = OpenAPI.from_dict(client.get(API + "/openapi.json").get_json(), config=config)
+
+    class _Sent(WerkzeugOpenAPIRequest):
+        # The response is checked, not the request: its body (spooled, already closed) is not
+        # read again.
+        @property
+        def body(self) -> bytes | None:
+            return None
+
+    class _Received(WerkzeugOpenAPIResponse):
+        # A binary body is `{"type": "string", "format": "binary"}` in the document (what
+        # generated clients need); the validator checks a str against that, so bytes are handed
+        # over as latin-1, which maps every byte to one character.
+        @property
+        def data(self) -> bytes | str:
+            body = self.response.get_data()
+            return body if "json" in self.content_type else body.decode("latin-1")
+
+    _document.validate_response(_Sent(response.request), _Received(response))
+    return response
 
 
 def post_multipart(client: FlaskClient, path: str, data: dict[str, Any], headers: Any) -> Any:
