@@ -44,6 +44,11 @@ class Config:
     storage_budget: float = 15.0
     metrics_token: str | None = None  # bearer token of /metrics; None: no /metrics (app/ops.py)
     ops_timeout: float = 2.0  # seconds /readyz and /metrics wait for each part
+    # RFC 3161 time-stamps for anchors and receipt seals: a TSA's URL, and a PEM file with the
+    # root(s) its certificate chains to; without a URL the portal's own TSA key signs them.
+    tsa_url: str | None = None
+    tsa_ca_file: Path | None = None
+    anchor_interval: int = 3600  # seconds between two anchors of the case files' heads
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +83,9 @@ class Config:
             "storage_budget": float(_env("STORAGE_BUDGET", "15")),  # type: ignore[arg-type]
             "metrics_token": _env("METRICS_TOKEN"),
             "ops_timeout": float(_env("OPS_TIMEOUT", "2")),  # type: ignore[arg-type]
+            "tsa_url": _env("TSA_URL"),
+            "tsa_ca_file": Path(tsa_ca) if (tsa_ca := _env("TSA_CA")) else None,
+            "anchor_interval": int(_env("ANCHOR_INTERVAL", "3600")),  # type: ignore[arg-type]
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known})
@@ -113,4 +121,9 @@ class Config:
         env["PORTAL_STORAGE_RETRIES"] = str(self.storage_retries)
         env["PORTAL_STORAGE_BUDGET"] = str(self.storage_budget)
         env["PORTAL_BASE_URL"] = self.base_url
+        if self.tsa_url:
+            env["PORTAL_TSA_URL"] = self.tsa_url
+        if self.tsa_ca_file:
+            env["PORTAL_TSA_CA"] = str(self.tsa_ca_file)
+        env["PORTAL_ANCHOR_INTERVAL"] = str(self.anchor_interval)
         return env

@@ -6,6 +6,7 @@ import sys
 import uuid
 
 import click
+from sqlalchemy import select
 
 from app.config import Config
 from app.runtime import Runtime
@@ -43,3 +44,42 @@ def dump(case_id: str) -> None:
         sys.exit(2)
     finally:
         runtime.close()
+
+
+@journal.command(
+    "complete",
+    help="Record what journals and consent chains lack, for data written before migration 0009: "
+    "one signed record.completed entry per case file, holding the values of its rows as they "
+    "are now, and the earlier consents as the first entry of each party's chain. Run it right "
+    "after upgrading; case files that fail `portal verify` are left as they are.",
+)
+def complete() -> None:
+    from casefiles.models import CaseFile
+    from directory.consent_chain import start_earlier_chains
+    from mailbox.verification import complete_case
+
+    runtime = Runtime(Config.from_env())
+    chains = completed = 0
+    refused = []
+    try:
+        while True:  # one transaction per batch, so a long run commits as it goes
+            with runtime.transaction() as session:
+                started = start_earlier_chains(session, limit=500)
+            chains += started
+            if started < 500:
+                break
+        with runtime.sessions() as session:
+            case_ids = list(session.scalars(select(CaseFile.id).order_by(CaseFile.created_at)))
+        for start in range(0, len(case_ids), 100):
+            with runtime.transaction() as session:
+                for case_id in case_ids[start : start + 100]:
+                    report, wrote = complete_case(session, session.get_one(CaseFile, case_id))
+                    completed += wrote
+                    if report.problems:
+                        refused.append(f"{report.reference} {report.case_id}")
+    finally:
+        runtime.close()
+    click.echo(f"{chains} consent chain(s) started, {completed} case file(s) completed")
+    for name in refused:
+        click.echo(f"not completed, it fails `portal verify`: {name}", err=True)
+    sys.exit(1 if refused else 0)

@@ -9,8 +9,9 @@ The key-encryption key (KEK), one of:
   (module PORTAL_PKCS11_MODULE, PIN PORTAL_PKCS11_PIN) that wraps and unwraps there;
 - none of these: ``instance/kek.b64``, created on first start (the embedded demo).
 
-The private keys (the portal's CA and seal, authorities' file seals) are PEM files in
-PORTAL_KEYS_DIR, encrypted with PORTAL_KEY_PASSPHRASE when that is set.
+The private keys (the portal's CA and seal, authorities' file seals, the portal's own
+time-stamping key when no PORTAL_TSA_URL is set) are PEM files in PORTAL_KEYS_DIR, encrypted with
+PORTAL_KEY_PASSPHRASE when that is set.
 
 With PostgreSQL configured (production), keys that a copy of the server's disk would give away
 are refused: a KEK from the instance folder, private key files without a passphrase. The portal
@@ -23,9 +24,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+
 from app.config import Config
 from signing import Keyring, load_or_create_keyring
-from signing.keys import PASSPHRASE_ENV, passphrase_is_set
+from signing.keys import PASSPHRASE_ENV, load_or_create_tsa_key, passphrase_is_set
+from signing.timestamps import TSA_COMMON_NAME, TimeStampingAuthority, embedded_tsa, http_tsa
 from storage.encryption import (
     KeyEncryptionKey,
     WrappingKey,
@@ -60,7 +64,30 @@ def load_keys(config: Config) -> Keys:
         keyring = load_or_create_keyring(config.keys_dir)
     except (ValueError, OSError) as error:
         raise KeySetupError(f"the portal's keyring cannot be loaded: {error}") from error
+    keyring.tsa = load_tsa(config, keyring)
     return Keys(kek, keyring)
+
+
+def load_tsa(config: Config, keyring: Keyring) -> TimeStampingAuthority | None:
+    """Who time-stamps: the TSA at PORTAL_TSA_URL, else the portal's own TSA key (issued by
+    its CA into the keys folder). None, with a warning, if neither can be had."""
+    if config.tsa_url:
+        if config.tsa_ca_file is None:
+            raise KeySetupError(
+                "PORTAL_TSA_URL is set without PORTAL_TSA_CA, the PEM file of the root(s) its "
+                "certificate chains to: without it no time-stamp can be checked"
+            )
+        try:
+            roots = x509.load_pem_x509_certificates(config.tsa_ca_file.read_bytes())
+        except (ValueError, OSError) as error:
+            raise KeySetupError(f"PORTAL_TSA_CA cannot be read: {error}") from error
+        return http_tsa(config.tsa_url, roots)
+    try:
+        return embedded_tsa(load_or_create_tsa_key(config.keys_dir, keyring, TSA_COMMON_NAME))
+    except (ValueError, OSError) as error:
+        # Receipts are then sealed without a timestamp, and `portal anchor` says why it can't.
+        log.warning("no time-stamping authority: %s", error)
+        return None
 
 
 def load_kek(config: Config) -> WrappingKey:

@@ -1,9 +1,18 @@
 """Every mapped model, imported once so that the metadata is complete (migrations, tests)."""
 
+from casefiles import anchors as casefiles_anchors
 from casefiles import models as casefiles_models
 from directory import models as directory_models
 from mailbox import models as mailbox_models
 from storage import blobs, outbox
 from storage.db import Base
 
-__all__ = ["Base", "blobs", "casefiles_models", "directory_models", "mailbox_models", "outbox"]
+__all__ = [
+    "Base",
+    "blobs",
+    "casefiles_anchors",
+    "casefiles_models",
+    "directory_models",
+    "mailbox_models",
+    "outbox",
+]

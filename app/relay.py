@@ -28,6 +28,7 @@ from rq import Queue, Retry
 from rq.job import Job as RqJob
 from rq.job import JobStatus
 
+from app.abandoned import release_abandoned
 from storage.db import utcnow
 from storage.jobs import RecordedJob
 from storage.outbox import FIRST_LOOK, OutboxJob, claim_due, handed_over, prune_done, retry_wait
@@ -65,6 +66,7 @@ class RelayRound:
     handed_over: int = 0
     done: int = 0  # rq had finished them; the job's own mark was not seen yet
     waiting: int = 0  # still in rq's hands, or failed and waiting for their next attempt
+    released: int = 0  # started by an rq worker that died, put back (app/abandoned.py)
 
 
 class Relay:
@@ -79,6 +81,10 @@ class Relay:
         now = utcnow()
         report = RelayRound()
         queue = self.runtime.dispatch_queue
+        if queue is not None:
+            # Jobs of a worker killed mid-job: back on the queue now, not when rq's timeout and
+            # maintenance find them (~14 minutes); their rows are then done as usual.
+            report.released = release_abandoned(queue)
         with self.runtime.sessions.begin() as session:
             rows = claim_due(session, now, BATCH)
             report.looked_at = len(rows)

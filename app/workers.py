@@ -47,7 +47,8 @@ class PeriodicJob:
 def periodic_jobs(
     runtime: Runtime, sweep_every: int, gc_every_hours: float, gc_grace_hours: float
 ) -> list[PeriodicJob]:
-    """What runs by itself: the sweep, the purge of logins, recovery and the object store's gc."""
+    """What runs by itself: the sweep, the purge of logins, recovery, anchors and the object
+    store's gc."""
     config = runtime.config
     jobs = [
         PeriodicJob("sweep", "mailbox.jobs.sweep", (), sweep_every),
@@ -59,6 +60,8 @@ def periodic_jobs(
             max(sweep_every, 3600),
         ),
         PeriodicJob("recover", "app.jobs.recover", (), max(sweep_every, 600)),
+        # The case files' heads, time-stamped: what `portal verify` holds the journals to.
+        PeriodicJob("anchor", "casefiles.jobs.anchor", (), max(1, config.anchor_interval)),
     ]
     if gc_every_hours > 0:
         # A full listing of the store: hours for a large one, not rq's default three minutes.

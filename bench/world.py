@@ -11,18 +11,20 @@ import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 
 from app.runtime import Runtime
+from directory.actors import Actor
 from directory.api_clients import create_api_client, create_api_key
+from directory.consent_chain import new_consent_chain
 from directory.identifiers import normalize_ahvn13
-from directory.models import Account, AuthorityLevel, Consent, Party, PartyKind, Role
+from directory.models import Account, AuthorityLevel, Consent, ConsentEntry, Party, PartyKind, Role
 from directory.operations import _hasher, register_authority
 from storage.db import utcnow
 
@@ -54,11 +56,11 @@ def ahvn13(n: int) -> str:
 def seed(runtime: Runtime, n: int, with_email: bool) -> dict[str, Any]:
     """N residents with accounts and consent (bulk inserts, one shared password hash), an
     authority, and its API client with a key."""
-    shared_hash = _hasher.hash("bench-password-not-used")
+    shared_hash = _hasher().hash("bench-password-not-used")
     now = utcnow()
-    parties, accounts, consents = [], [], []
+    parties, accounts, consents, chains = [], [], [], []
     for i in range(n):
-        party_id = uuid.uuid4()
+        party_id, account_id = uuid.uuid4(), uuid.uuid4()
         name = f"Person {i:06d}"
         parties.append(
             {
@@ -74,7 +76,7 @@ def seed(runtime: Runtime, n: int, with_email: bool) -> dict[str, Any]:
         )
         accounts.append(
             {
-                "id": uuid.uuid4(),
+                "id": account_id,
                 "login": f"person{i}@bench.example",
                 "password_hash": shared_hash,
                 "role": Role.RESIDENT,
@@ -87,10 +89,20 @@ def seed(runtime: Runtime, n: int, with_email: bool) -> dict[str, Any]:
         consents.append(
             {"id": uuid.uuid4(), "party_id": party_id, "given_at": now, "given_by": name}
         )
+        # Consent is given as give_consent gives it: the first entry of the party's chain.
+        resident = Actor(account_id, Role.RESIDENT, name, party_id=party_id)
+        entry, head = new_consent_chain(runtime.keyring, party_id, resident, consents[-1])
+        chains.append(entry)
+        parties[-1].update(head)
     with runtime.transaction() as session:
-        for model, rows in ((Party, parties), (Account, accounts), (Consent, consents)):
+        for model, rows in (
+            (Party, parties),
+            (Account, accounts),
+            (Consent, consents),
+            (ConsentEntry, chains),
+        ):
             for start in range(0, n, 10_000):
-                session.execute(insert(model.__table__), rows[start : start + 10_000])
+                session.execute(insert(cast(Table, model.__table__)), rows[start : start + 10_000])
         authority = register_authority(
             session, slug="bench-steueramt", name="Steueramt Bench", level=AuthorityLevel.CANTON
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -13,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from casefiles.models import CaseFile, JournalEntry
 from directory.actors import Actor
-from signing import Keyring, sign
+from signing import Keyring
 from signing.canonical import canonical_json
+from signing.chain import GENESIS, hashed_object, sealed_row
 from storage.db import utcnow
-
-GENESIS = "0" * 64
 
 
 def keyring_of(session: Session) -> Keyring:
@@ -27,12 +25,6 @@ def keyring_of(session: Session) -> Keyring:
 def canonical(fields: dict[str, Any]) -> bytes:
     """The bytes an entry hash covers (docs/journal-format.md; pinned by known-answer tests)."""
     return canonical_json(fields)
-
-
-def _no_float(text: str) -> Any:
-    # Floats have no portable canonical form (Python's repr is not RFC 8785's), and an archive
-    # must rebuild the hashed bytes exactly: write amounts and periods as integers or strings.
-    raise TypeError(f"journal payloads hold no floats (got {text}); use an integer or a string")
 
 
 _HASHED_COLUMNS = (
@@ -54,15 +46,7 @@ def entry_fields(entry: JournalEntry) -> dict[str, Any]:
 
 def _hashed_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """What an entry hash covers, from an entry's column values."""
-    return {
-        "case_id": str(row["case_id"]),
-        "seq": row["seq"],
-        "recorded_at": row["recorded_at"].isoformat(),
-        "actor": {"kind": row["actor_kind"], "id": row["actor_id"], "label": row["actor_label"]},
-        "action": row["action"],
-        "payload": row["payload"],
-        "prev_hash": row["prev_hash"],
-    }
+    return hashed_object("case_id", row)
 
 
 def compute_hash(entry: JournalEntry) -> str:
@@ -81,23 +65,20 @@ def sealed_entry(
 ) -> dict[str, Any]:
     """The column values of the next journal entry after `prev_hash`, hashed and signed
     (`key_id`: the seal's, when the caller has it at hand; it costs a certificate hash)."""
-    row: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "case_id": case_id,
-        "seq": seq,
-        "recorded_at": utcnow(),
-        "actor_kind": actor.kind,
-        "actor_id": actor.ref,
-        "actor_label": actor.label,
-        "action": action,
-        # Fail early on values JSON cannot hold (and floats); what is stored is what is hashed.
-        "payload": json.loads(canonical(payload), parse_float=_no_float),
-        "prev_hash": prev_hash,
-    }
-    row["entry_hash"] = hashlib.sha256(canonical(_hashed_fields(row))).hexdigest()
-    row["signature"] = sign(keyring.seal, bytes.fromhex(row["entry_hash"]))
-    row["key_id"] = key_id or keyring.seal.key_id
-    return row
+    # The entry format is shared with the consent chains (signing/chain.py): what is stored is
+    # what is hashed, and payloads holding floats or values JSON cannot hold fail here.
+    return sealed_row(
+        keyring,
+        "case_id",
+        case_id,
+        seq,
+        prev_hash,
+        actor,
+        action,
+        payload,
+        recorded_at=utcnow(),
+        key_id=key_id,
+    )
 
 
 def record(

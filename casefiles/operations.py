@@ -17,6 +17,7 @@ from casefiles.models import CaseFile, CaseParty, Document, DocumentVersion
 from directory.actors import Actor
 from directory.models import Authority, Party, Role
 from storage.blobs import store_blob
+from storage.db import utcnow
 
 # Crockford base32 without look-alikes: references are read out on the phone.
 _ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -41,19 +42,23 @@ def new_case(
         "authority_id": authority.id,
         "party_id": holder.id,
         "external_ref": (external_ref or "").strip()[:100] or None,
+        "created_at": utcnow(),
     }
 
 
 def case_opened(
     case: dict[str, Any], authority: Authority, parties: Sequence[tuple[Party, str]]
 ) -> tuple[str, dict[str, Any]]:
-    """The journal entry (action, payload) that opens the case file `case` (its values)."""
+    """The journal entry (action, payload) that opens the case file `case` (its values);
+    every column of the row is in it (mailbox/projection.py)."""
     return "case.opened", {
         "reference": case["reference"],
         "title": case["title"],
         "authority": {"id": str(authority.id), "name": authority.name},
         "external_ref": case["external_ref"],
         "parties": [{"id": str(p.id), "name": p.display_name, "role": role} for p, role in parties],
+        "holder": str(case["party_id"]),
+        "created_at": case["created_at"].isoformat(),
     }
 
 
@@ -93,10 +98,12 @@ def new_document(
     signatures: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The column values of a new document and of its first version, for a stored blob."""
+    now = utcnow()
     document = {
         "id": uuid.uuid4(),
         "case_id": case_id,
         "title": (title or file.filename)[:300],
+        "created_at": now,
         "created_by": actor.label,
     }
     version = {
@@ -106,6 +113,7 @@ def new_document(
         "blob_id": blob_id,
         "filename": file.filename,
         "media_type": file.media_type,
+        "created_at": now,
         "signatures": signatures,
     }
     return document, version
@@ -125,6 +133,7 @@ def document_added(
         "size": size,
         "sha256": sha256,
         "signatures": version["signatures"],
+        "created_at": version["created_at"].isoformat(),
     }
 
 

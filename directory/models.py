@@ -5,8 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.db import Base, UTCDateTime, utcnow
@@ -56,6 +65,10 @@ class Party(Base):
     uid: Mapped[str | None] = mapped_column(String(15), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The head of the party's consent chain (ConsentEntry), as case files keep their journal's:
+    # appends lock this row, and a deleted last entry is noticed.
+    consent_head_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    consent_head_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Authority(Base):
@@ -85,6 +98,30 @@ class Consent(Base):
     given_by: Mapped[str] = mapped_column(String(300))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(300))
+
+
+class ConsentEntry(Base):
+    """One signed entry of a party's consent chain: each grant and revocation, hash-chained
+    like a case file's journal and in the same format (docs/journal-format.md §9), with the
+    member `party_id` where a journal has `case_id`. The rows of `delivery_consents` are its
+    projection, and a delivery's legality rests on it."""
+
+    __tablename__ = "consent_entries"
+    __table_args__ = (UniqueConstraint("party_id", "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    party_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parties.id"), index=True)
+    seq: Mapped[int]
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    actor_kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    actor_label: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
 
 
 class ApiClient(Base):

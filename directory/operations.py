@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import uuid
 from collections.abc import Collection
@@ -19,16 +20,23 @@ from directory.models import Account, Authority, AuthorityLevel, Party, PartyKin
 from directory.sessions import end_all_sessions, start_session
 from storage.db import utcnow
 
-# RFC 9106's low-memory profile in production. The test suite sets PORTAL_INSECURE_FAST_HASHING
-# to argon2's cheapest parameters, since it creates hundreds of accounts; never set it elsewhere.
-_hasher = (
-    PasswordHasher.from_parameters(profiles.CHEAPEST)
-    if os.environ.get("PORTAL_INSECURE_FAST_HASHING") == "1"
-    else PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
-)
 MIN_PASSWORD_LENGTH = 10
-# Verifying against a fixed hash for unknown logins keeps the timing of both answers alike.
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    # RFC 9106's low-memory profile in production. The test suite sets
+    # PORTAL_INSECURE_FAST_HASHING to argon2's cheapest parameters, since it creates hundreds of
+    # accounts; never set it elsewhere. Made on first use: importing the module does no work.
+    if os.environ.get("PORTAL_INSECURE_FAST_HASHING") == "1":
+        return PasswordHasher.from_parameters(profiles.CHEAPEST)
+    return PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verifying against a fixed hash for unknown logins keeps the timing of both answers alike.
+    return _hasher().hash("not-a-real-password")
 
 
 def register_person(
@@ -92,7 +100,7 @@ def create_account(
         raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
     account = Account(
         login=login.strip().lower(),
-        password_hash=_hasher.hash(password),
+        password_hash=_hasher().hash(password),
         role=role,
         display_name=display_name,
         party=party,
@@ -107,12 +115,12 @@ def authenticate(session: Session, login: str, password: str) -> Account | None:
     """The active account with this login and password, or None."""
     account = session.scalar(select(Account).where(Account.login == login.strip().lower()))
     if account is None or not account.is_active:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return None
     if not _verify(account.password_hash, password):
         return None
-    if _hasher.check_needs_rehash(account.password_hash):
-        account.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(account.password_hash):
+        account.password_hash = _hasher().hash(password)
     account.last_login_at = utcnow()
     session.flush()
     return account
@@ -120,7 +128,7 @@ def authenticate(session: Session, login: str, password: str) -> Account | None:
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -152,7 +160,7 @@ def change_password(
         raise AccessDenied("only a logged-in account has a password")
     if not _verify(account.password_hash, current):
         raise InvalidInput("current_password", "The current password is wrong.")
-    account.password_hash = _hasher.hash(new)
+    account.password_hash = _hasher().hash(new)
     end_all_sessions(session, account.id)
     return start_session(session, account)
 

@@ -251,27 +251,23 @@ def _rows_of(
         blob = next(blobs)
         document, version = new_document(case["id"], actor, file, blob["id"], signatures=signatures)
         journal.append(document_added(document, version, blob["size"], blob["sha256"]))
-        rows[Document].append(document | {"created_at": now})
-        rows[DocumentVersion].append(version | {"created_at": now})
+        rows[Document].append(document)
+        rows[DocumentVersion].append(version)
         documents.append(document["id"])
-    message = message_values(case["id"], authority, actor, c.kind, c.subject, c.letter.body)
-    rows[Message].append(message | {"created_at": now})
+    message = message_values(case["id"], authority, actor, c.kind, c.subject, c.letter.body, now)
+    rows[Message].append(message)
     rows[MessageDocument] += [
         {"message_id": message["id"], "document_id": d, "position": n}
         for n, d in enumerate(documents)
     ]
     options = c.letter.options
     delivery = accepted_values(message["id"], c.recipient, authority, actor, options, now)
-    journal.append(
-        accepted_entry(
-            delivery["id"], message["id"], c.kind, c.subject, c.recipient, documents, options
-        )
-    )
+    journal.append(accepted_entry(message, delivery, authority, c.recipient, documents))
     available = available_values(utcnow(), delivery["deemed_after_days"])
     journal.append(available_entry(delivery["id"], available))
     rows[Delivery].append(delivery | available)
     entries = new_journal(keyring, case["id"], actor, journal)
     rows[JournalEntry] += entries
-    rows[CaseFile].append(case | {"status": CaseStatus.OPEN, "created_at": now} | head_of(entries))
+    rows[CaseFile].append(case | {"status": CaseStatus.OPEN} | head_of(entries))
     status, available_at = available["status"], available["available_at"]
     return Delivered(delivery["id"], case["id"], case["reference"], status, available_at)

@@ -37,7 +37,7 @@ def receipt_entry(session: Session, delivery: Delivery) -> JournalEntry | None:
 
 
 def issue_receipt(session: Session, delivery_id: str) -> None:
-    """File the receipt in the case file: a PAdES-sealed PDF and a signed JSON (JWS)."""
+    """File the receipt in the case file: a PAdES-sealed PDF (B-T) and a signed JSON (JWS)."""
     # The row lock makes a second run (a retry, a recovered job) wait and then find it done.
     delivery = session.get(Delivery, uuid.UUID(delivery_id), with_for_update={"key_share": True})
     if delivery is None or delivery.receipt_document_id is not None:
@@ -48,10 +48,15 @@ def issue_receipt(session: Session, delivery_id: str) -> None:
     if entry is None:
         return
     case = delivery.message.case
-    seal = keyring_of(session).seal
-    # Both forms carry exactly the facts of the signed journal entry.
+    keyring = keyring_of(session)
+    seal = keyring.seal
+    # Both forms carry exactly the facts of the signed journal entry. The PDF's seal is PAdES
+    # B-T: a time-stamp from the portal's TSA (signing/timestamps.py) dates the seal itself.
     pdf = seal_pdf(
-        render_receipt_pdf(entry.payload, entry.entry_hash), seal, reason="Zustellnachweis"
+        render_receipt_pdf(entry.payload, entry.entry_hash),
+        seal,
+        reason="Zustellnachweis",
+        timestamper=keyring.tsa.stamper if keyring.tsa else None,
     )
     signed = {
         "receipt": entry.payload,

@@ -5,6 +5,7 @@ message and the delivery, and the payloads of the journal entries and webhook ev
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ def message_values(
     kind: MessageKind,
     subject: str,
     body: str,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     """The column values of an authority's outbound message."""
     return {
@@ -82,6 +84,7 @@ def message_values(
         "kind": kind,
         "subject": subject,
         "body": body.strip(),
+        "created_at": now,
         "created_by": actor.label,
     }
 
@@ -119,23 +122,30 @@ def available_values(available_at: dt.datetime, deemed_after_days: int) -> dict[
 
 
 def accepted_entry(
-    delivery_id: uuid.UUID,
-    message_id: uuid.UUID,
-    kind: MessageKind,
-    subject: str,
+    message: dict[str, Any],
+    delivery: dict[str, Any],
+    authority: Authority,
     recipient: Party,
     document_ids: Sequence[uuid.UUID],
-    options: DeliveryOptions,
 ) -> tuple[str, dict[str, Any]]:
-    """The journal entry (action, payload) of an accepted delivery."""
+    """The journal entry (action, payload) of an accepted delivery, from the column values of
+    its message and delivery: every column of both rows is in it (mailbox/projection.py)."""
     return "delivery.accepted", {
-        "delivery_id": str(delivery_id),
-        "message_id": str(message_id),
-        "kind": kind.value,
-        "subject": subject,
+        "delivery_id": str(delivery["id"]),
+        "message_id": str(message["id"]),
+        "kind": MessageKind(message["kind"]).value,
+        "subject": message["subject"],
+        # The body's digest, not the body: the letter's text is in the message row and its
+        # documents; the digest fixes it without copying it into every dump of the journal.
+        "body_sha256": hashlib.sha256(message["body"].encode()).hexdigest(),
+        "sender": {"id": str(authority.id), "name": authority.name},
         "recipient": {"id": str(recipient.id), "name": recipient.display_name},
         "documents": [str(d) for d in document_ids],
-        "appeal_period_days": options.appeal_period_days,
+        "created_at": message["created_at"].isoformat(),
+        "accepted_at": delivery["accepted_at"].isoformat(),
+        "deemed_after_days": delivery["deemed_after_days"],
+        "appeal_period_days": delivery["appeal_period_days"],
+        "reply_allowed": delivery["reply_allowed"],
     }
 
 

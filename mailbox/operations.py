@@ -88,20 +88,23 @@ def deliver(
 
     prepared = [prepare_pdf(session, authority, f, seal=options.seal) for f in files]
     versions = [add_document(session, actor, case, f, signatures=sigs) for f, sigs in prepared]
-    message = Message(**message_values(case.id, authority, actor, kind, subject, body))
+    now = utcnow()
+    message_row = message_values(case.id, authority, actor, kind, subject, body, now)
+    message = Message(**message_row)
     session.add(message)
     session.flush()
     session.add_all(
         MessageDocument(message_id=message.id, document_id=v.document_id, position=n)
         for n, v in enumerate(versions)
     )
-    values = accepted_values(message.id, recipient, authority, actor, options, utcnow())
+    values = accepted_values(message.id, recipient, authority, actor, options, now)
     delivery = Delivery(**values, message=message, recipient=recipient)
     session.add(delivery)
     session.flush()
     documents = [v.document_id for v in versions]
-    entry = accepted_entry(delivery.id, message.id, kind, subject, recipient, documents, options)
-    record(session, case, actor, *entry)
+    record(
+        session, case, actor, *accepted_entry(message_row, values, authority, recipient, documents)
+    )
     _make_available(session, actor, delivery, case)
     return delivery
 
@@ -214,7 +217,11 @@ def withdraw_delivery(
         case,
         actor,
         "delivery.withdrawn",
-        {"delivery_id": str(delivery.id), "reason": reason.strip()[:500]},
+        {
+            "delivery_id": str(delivery.id),
+            "reason": reason.strip()[:500],
+            "withdrawn_at": delivery.withdrawn_at.isoformat(),
+        },
     )
     emit(session, case.authority_id, "delivery.withdrawn", _event_data(delivery))
     return delivery

@@ -59,6 +59,8 @@ def send_reply(
         kind="reply",
         subject=subject[:300],
         body=text,
+        # When it arrived: a reply can be an appeal, whose period it must meet.
+        created_at=utcnow(),
         created_by=actor.label,
     )
     session.add(message)
@@ -77,6 +79,10 @@ def send_reply(
             "in_reply_to": str(original.id) if original else None,
             "text": text,
             "documents": [str(v.document_id) for v in versions],
+            "subject": message.subject,
+            "authority": {"id": str(case.authority_id), "name": case.authority.name},
+            "sender_party": {"id": str(party.id), "name": party.display_name},
+            "created_at": message.created_at.isoformat(),
         },
     )
     emit(
@@ -109,7 +115,8 @@ def mark_handled(session: Session, actor: Actor, message_id: uuid.UUID) -> Messa
     if message.handled_at is None:
         message.handled_at, message.handled_by = utcnow(), actor.label
         session.flush()
-        record(session, message.case, actor, "reply.handled", {"message_id": str(message.id)})
+        handled = {"message_id": str(message.id), "handled_at": message.handled_at.isoformat()}
+        record(session, message.case, actor, "reply.handled", handled)
     return message
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import hashlib
 import os
@@ -22,10 +23,12 @@ from signing.certificates import (
     build_ca,
     build_seal_certificate,
     build_seal_certificate_for_public_key,
+    build_tsa_certificate,
     subject_name,
 )
 
 if TYPE_CHECKING:
+    from signing.timestamps import TimeStampingAuthority
     from signing.tokens import Pkcs11SealKey
 
 PASSPHRASE_ENV = "PORTAL_KEY_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
@@ -34,6 +37,8 @@ CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca.key.pem"
 SEAL_CERT_FILE = "seal.pem"
 SEAL_KEY_FILE = "seal.key.pem"
+TSA_CERT_FILE = "tsa.pem"
+TSA_KEY_FILE = "tsa.key.pem"
 RETIRED_FOLDER = "retired"
 _LOCK_FILE = ".keyring.lock"
 
@@ -65,6 +70,9 @@ class Keyring:
     # A key file (the embedded default) or a key inside a PKCS#11 token (see with_seal).
     seal: SealKey | Pkcs11SealKey
     certificates: dict[str, x509.Certificate] = field(default_factory=dict)
+    # Who time-stamps anchors and receipt seals (app/keys.py sets it from the configuration);
+    # None: nobody can, and receipts are sealed without a timestamp.
+    tsa: TimeStampingAuthority | None = None
 
     def with_seal(self, seal: SealKey | Pkcs11SealKey) -> Keyring:
         """Return a copy that seals with `seal` (e.g. a key in a token) instead.
@@ -74,7 +82,7 @@ class Keyring:
         """
         certificates = dict(self.certificates)
         certificates[seal.key_id] = seal.certificate
-        return Keyring(self.ca_certificate, self.ca_key, seal, certificates)
+        return Keyring(self.ca_certificate, self.ca_key, seal, certificates, self.tsa)
 
     def certificate(self, key_id: str) -> x509.Certificate:
         """Return the seal certificate (current or retired) with this key id."""
@@ -124,6 +132,50 @@ def issue_certificate_for_public_key(
     return build_seal_certificate_for_public_key(
         subject, public_key, keyring.ca_certificate, keyring.ca_key
     )
+
+
+def load_or_create_tsa_key(folder: Path, keyring: Keyring, common_name: str) -> SealKey:
+    """The portal's own time-stamping key (tsa.key.pem) and its certificate (tsa.pem), issued
+    by the CA when missing, and again when the certificate has less than a month to run."""
+    folder = Path(folder)
+    cert_path, key_path = folder / TSA_CERT_FILE, folder / TSA_KEY_FILE
+    if keyring.ca_key is None:
+        # The CA is kept elsewhere: what is here is used as long as it is valid.
+        if _tsa_days_left(cert_path, key_path) <= 0:
+            raise ValueError(
+                f"{cert_path} is missing or expired, and without the CA key it cannot be "
+                "issued here: set PORTAL_TSA_URL, or put a time-stamping certificate and key there"
+            )
+        return _load_tsa_key(cert_path, key_path, keyring)
+    if _tsa_days_left(cert_path, key_path) < 30:
+        folder.mkdir(parents=True, exist_ok=True)
+        # As for the keyring: of two processes starting at once, one issues, the other loads.
+        with _exclusive_lock(folder / _LOCK_FILE):
+            if _tsa_days_left(cert_path, key_path) < 30:
+                key = ec.generate_private_key(ec.SECP256R1())
+                subject = subject_name(common_name, ORGANISATION)
+                certificate = build_tsa_certificate(
+                    subject, key.public_key(), keyring.ca_certificate, keyring.ca_key
+                )
+                # Tokens carry their certificate, so the old one need not be kept.
+                _write_private_key(key_path, key)
+                _write_certificate(cert_path, certificate)
+    return _load_tsa_key(cert_path, key_path, keyring)
+
+
+def _tsa_days_left(cert_path: Path, key_path: Path) -> float:
+    if not (cert_path.is_file() and key_path.is_file()):
+        return 0.0
+    remaining = _read_certificate(cert_path).not_valid_after_utc - dt.datetime.now(dt.UTC)
+    return remaining / dt.timedelta(days=1)
+
+
+def _load_tsa_key(cert_path: Path, key_path: Path, keyring: Keyring) -> SealKey:
+    key = _read_private_key(key_path)
+    certificate = _read_certificate(cert_path)
+    if key.public_key() != certificate.public_key():
+        raise ValueError(f"{key_path} does not belong to {cert_path}")
+    return SealKey(private_key=key, certificate=certificate, chain=(keyring.ca_certificate,))
 
 
 # --- files ---------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from io import BytesIO
 
@@ -36,13 +36,10 @@ from signing.tokens import Pkcs11SealKey, with_pdf_signer
 # Room for the CMS object, fixed so that pyHanko need not sign a dry run first just to measure
 # it (that doubles the cost). pyHanko counts hex digits: 8192 leave 4 KB for the DER, and an
 # ECDSA seal with its two certificates takes ~1.6 KB. A timestamp token brings the TSA's own
-# chain along: raise this to ~32768 when a TSA is added.
+# chain along (~1.5 KB from the portal's TSA, more from others): 32768 leave 16 KB.
 _BYTES_RESERVED = 8192
+_BYTES_RESERVED_TIMESTAMPED = 32768
 _DIGEST = "sha256"
-
-# No TSA is reachable from the portal yet, so seals are PAdES B-B. When one is, pass an
-# `HTTPTimeStamper` here: `_sign` already hands it to pyHanko, which then makes B-T seals.
-_TIMESTAMPER: TimeStamper | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,10 @@ class PdfSignatureStatus:
     trusted: bool
     signed_at: datetime | None
     covers_whole_document: bool
+    # PAdES B-T: the time of the signature's time-stamp token, and whether the token holds
+    # (intact, and its TSA chains to one of the trust roots).
+    timestamped_at: datetime | None = None
+    timestamp_trusted: bool = False
 
 
 class _SealSigner(Signer):
@@ -89,8 +90,10 @@ def seal_pdf(
     reason: str,
     location: str = "Luzern",
     field_name: str = "Siegel",
+    timestamper: TimeStamper | None = None,
 ) -> bytes:
-    """Add a PAdES B-B seal in a new signature field, as an incremental update of `pdf`.
+    """Add a PAdES seal in a new signature field, as an incremental update of `pdf`: B-B, or
+    B-T with a time-stamp over the signature from `timestamper` (signing/timestamps.py).
 
     `key` is a key file (SealKey) or a key inside a PKCS#11 token (Pkcs11SealKey); the seal
     is the same either way.
@@ -109,18 +112,22 @@ def seal_pdf(
         def seal_with_token(signer: Signer) -> bytes:
             # A writer is spent by one try; a stale token session makes with_pdf_signer try
             # again, and that try needs a fresh one.
-            return _seal_with(unused.pop() if unused else _writer(pdf), metadata, signer)
+            writer = unused.pop() if unused else _writer(pdf)
+            return _seal_with(writer, metadata, signer, timestamper)
 
         return with_pdf_signer(key, seal_with_token)
-    return _seal_with(writer, metadata, _SealSigner(key))
+    return _seal_with(writer, metadata, _SealSigner(key), timestamper)
 
 
 def _seal_with(
-    writer: IncrementalPdfFileWriter, metadata: PdfSignatureMetadata, signer: Signer
+    writer: IncrementalPdfFileWriter,
+    metadata: PdfSignatureMetadata,
+    signer: Signer,
+    timestamper: TimeStamper | None,
 ) -> bytes:
     try:
         # asyncio.run: callers are plain sync code (views, jobs, the CLI), with no loop running.
-        return asyncio.run(_sign(writer, metadata, signer, _TIMESTAMPER))
+        return asyncio.run(_sign(writer, metadata, signer, timestamper))
     except (SigningError, PdfError) as error:
         # E.g. the field is already signed, or the PDF is encrypted (pyHanko cannot write into
         # it without the password): the caller gets one kind of error for a PDF it cannot seal.
@@ -145,7 +152,8 @@ async def _sign(
 ) -> bytes:
     pdf_signer = PdfSigner(metadata, signer, timestamper=timestamper)
     output = BytesIO()
-    await pdf_signer.async_sign_pdf(writer, bytes_reserved=_BYTES_RESERVED, output=output)
+    reserved = _BYTES_RESERVED if timestamper is None else _BYTES_RESERVED_TIMESTAMPED
+    await pdf_signer.async_sign_pdf(writer, bytes_reserved=reserved, output=output)
     return output.getvalue()
 
 
@@ -199,7 +207,12 @@ async def _validate_one(
             stamp = await async_validate_pdf_timestamp(signature, validation_context=context)
             return _status(name, stamp, signed_at=stamp.timestamp)
         status = await async_validate_pdf_signature(signature, signer_validation_context=context)
-        return _status(name, status, signed_at=status.signer_reported_dt)
+        token = status.timestamp_validity
+        return replace(
+            _status(name, status, signed_at=status.signer_reported_dt),
+            timestamped_at=token.timestamp if token else None,
+            timestamp_trusted=bool(token and token.intact and token.valid and token.trusted),
+        )
     except Exception:
         # pyHanko may fail on a mangled signature with any error (even AttributeError); a
         # validator has to report such a signature as failed, not crash on it.

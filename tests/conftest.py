@@ -60,7 +60,19 @@ def smtp_messages(smtp_server: Any) -> list[Any]:
 
 
 @pytest.fixture(scope="session")
-def portal_config(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterator[Config]:
+def tsa_server() -> Iterator[Any]:
+    """A real, independent RFC 3161 TSA over HTTP: `openssl ts -reply` (tests/support/tsa.py)."""
+    from tests.support.tsa import start_tsa
+
+    server = start_tsa()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def portal_config(
+    tmp_path_factory: pytest.TempPathFactory, smtp_server: Any, tsa_server: Any
+) -> Iterator[Config]:
     instance = tmp_path_factory.mktemp("instance")
     common = {
         "instance_path": instance,
@@ -97,6 +109,10 @@ def portal_config(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) ->
             database_url=database_url,
             storage_url=s3_url(endpoint, "portal-test"),
             redis_url=redis_url,
+            # Production-like: anchors and receipts time-stamped by an independent TSA (the
+            # embedded profile uses the portal's own).
+            tsa_url=tsa_server.url,
+            tsa_ca_file=tsa_server.ca_file,
         )
     finally:
         for stop in reversed(stops):

@@ -8,12 +8,14 @@ import subprocess
 
 from sqlalchemy import select
 
+from casefiles.anchor_check import trust_roots
 from casefiles.models import JournalEntry
 from mailbox.models import Delivery
 from signing import validate_pdf
 from storage.blobs import blob_bytes
 from tests.conftest import csrf_token, login, post_multipart, wait_for
 from tests.support.services import unavailable
+from tests.support.tsa import check_pdf_timestamp, tsa_root_file
 
 
 def deliver_letter(client, recipient_ahvn13, pdf_bytes, subject="Baubewilligung Nr. 2026-17"):
@@ -101,8 +103,10 @@ def test_clerk_delivers_and_resident_opens_with_receipt(
             return blob_bytes(session, d.receipt_document.current.blob)
 
     receipt = wait_for(receipt_filed)
-    [status] = validate_pdf(receipt, [runtime.keyring.ca_certificate])
+    [status] = validate_pdf(receipt, trust_roots(runtime.keyring))
     assert status.intact and status.valid and status.trusted
+    # PAdES B-T: a time-stamp from the portal's TSA (the test TSA in the services profile).
+    assert status.timestamp_trusted and status.timestamped_at is not None
 
     # Both see the dossier with the receipt in its history.
     timeline = resident.get(case_url).get_data(as_text=True)
@@ -119,3 +123,8 @@ def test_clerk_delivers_and_resident_opens_with_receipt(
     )
     receipt_path.unlink()
     assert "Signature Validation: Signature is Valid." in checked.stdout, checked.stdout
+    folder = runtime.config.instance_path / "receipt-timestamp"
+    folder.mkdir(exist_ok=True)
+    shown = check_pdf_timestamp(receipt, tsa_root_file(runtime, folder), folder)
+    assert status.timestamped_at.strftime("%b %e %H:%M:%S") in shown
+    shutil.rmtree(folder)

@@ -11,7 +11,8 @@ its root time-stamped by a time-stamping authority; `portal verify` checks the d
 every anchor (docs/journal-format.md §8).
 
 A row keeps only the leaves that changed since the previous anchor (`changed_leaves`, the leaf
-bytes one after the other); the full set of an anchor is the previous one's updated by them.
+bytes one after the other), or now and then all of them (a checkpoint); the full set of an
+anchor is the previous one's updated by them.
 
 Downgrading drops the table and with it every anchor and time-stamp token: keep a copy of the
 table if they are to serve as evidence later.

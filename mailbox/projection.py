@@ -1,0 +1,378 @@
+"""THE mapping: which column of which table comes from which field of a signed entry.
+
+The journal is the record, the rows are its projection (DESIGN.md, "Integrity"). Every column of
+every table is declared here, once:
+
+- `Key`: the row's identity, as the record names it;
+- `Covered`: derived from the record and compared by `portal verify` (mailbox/derive.py derives
+  the values, casefiles/projection.py compares; the journal heads, blob digests and the blob a
+  version points to are compared by casefiles/verify.py with the chain and the stored bytes);
+- `Outside`: not part of any record, with the reason no court relies on it.
+
+tests/functional/test_projection_coverage.py fails for a column that is in none of these, and
+changes every covered column in turn, expecting `portal verify` to name it.
+"""
+
+from __future__ import annotations
+
+from casefiles.projection import Covered, Key, Outside, Table, outside
+
+_MASTER_DATA = (
+    "the register (master data): it changes lawfully (a new name, a new address); what an act "
+    "relied on is written in that act's entry (the recipient's and the holder's name and id, "
+    "the sender authority's)"
+)
+_THE_RECORD = (
+    "the record itself: hash-chained and signed, checked entry by entry (hash, link, signature, "
+    "head) by `portal verify`"
+)
+_CREDENTIALS = (
+    "credentials and settings of who may act; each entry names its actor (kind, id, label)"
+)
+_OPERATIONAL = "operational bookkeeping (queues, counters, caches); no legal meaning"
+
+TABLES: dict[str, Table] = {
+    # ---- a case file's rows: the projection of its journal ----
+    "case_files": Table(
+        {
+            "id": Key("the journal's own case_id"),
+            "reference": Covered("case.opened reference"),
+            "title": Covered("case.opened title"),
+            "authority_id": Covered("case.opened authority.id", "uuid"),
+            "party_id": Covered(
+                "case.opened holder (before 0009: the first of its parties, the rule since 0005)",
+                "uuid",
+            ),
+            "status": Covered("open from case.opened on (no entry closes a case file yet)", "enum"),
+            "external_ref": Covered("case.opened external_ref"),
+            "created_at": Covered("case.opened created_at", "time"),
+            "head_seq": Covered(
+                "the last entry's seq (casefiles/verify.py, with the chain)", "int"
+            ),
+            "head_hash": Covered("the last entry's entry_hash (casefiles/verify.py)"),
+        },
+        scope="id",
+    ),
+    "case_parties": Table(
+        {
+            "case_id": Key("the journal's case_id"),
+            "party_id": Key("case.opened parties[].id"),
+            "role": Covered("case.opened parties[].role"),
+        },
+        scope="case_id",
+    ),
+    "documents": Table(
+        {
+            "id": Key("document.added document_id"),
+            "case_id": Covered("the case file whose journal holds document.added", "uuid"),
+            "title": Covered("document.added title"),
+            "created_at": Covered("document.added created_at", "time"),
+            "created_by": Covered("document.added: the entry's actor label"),
+        },
+        scope="case_id",
+    ),
+    "document_versions": Table(
+        {
+            "id": Key("document.added version_id"),
+            "document_id": Covered("document.added document_id", "uuid"),
+            "number": Covered("document.added version", "int"),
+            "blob_id": Covered(
+                "the blob with document.added sha256 and size (casefiles/verify.py)", "uuid"
+            ),
+            "filename": Covered("document.added filename"),
+            "media_type": Covered("document.added media_type"),
+            "created_at": Covered("document.added created_at", "time"),
+            "signatures": Covered("document.added signatures (the check on intake)", "json"),
+        },
+        scope="document_id",
+    ),
+    "blobs": Table(
+        {
+            "id": Key("the blob a document version names"),
+            "sha256": Covered("document.added sha256 (casefiles/verify.py, with the bytes)"),
+            "size": Covered("document.added size (casefiles/verify.py, with the bytes)", "int"),
+            **outside(
+                "where the encrypted object is and the wrapped key that opens it: a wrong value "
+                "leaves the object unreadable, which verify reports as missing or altered",
+                "backend",
+                "key",
+                "wrapped_key",
+                "kek_id",
+            ),
+            "created_at": Outside("when the bytes were stored; the document's time is covered"),
+        }
+    ),
+    "messages": Table(
+        {
+            "id": Key("delivery.accepted / reply.received message_id"),
+            "case_id": Covered("the case file whose journal holds the message", "uuid"),
+            "direction": Covered("outbound: delivery.accepted; inbound: reply.received", "enum"),
+            "sender_authority_id": Covered(
+                "delivery.accepted sender.id; reply.received authority.id", "uuid"
+            ),
+            "sender_party_id": Covered("reply.received sender_party.id; none outbound", "uuid"),
+            "in_reply_to_id": Covered("reply.received in_reply_to; none outbound", "uuid"),
+            "kind": Covered("delivery.accepted kind; reply for reply.received", "enum"),
+            "subject": Covered("delivery.accepted subject; reply.received subject"),
+            "body": Covered("delivery.accepted body_sha256; reply.received text", "digest"),
+            "created_at": Covered("delivery.accepted / reply.received created_at", "time"),
+            "created_by": Covered("delivery.accepted / reply.received: the entry's actor label"),
+            "handled_at": Covered("reply.handled handled_at; none before", "time"),
+            "handled_by": Covered("reply.handled: the entry's actor label; none before"),
+        },
+        scope="case_id",
+    ),
+    "message_documents": Table(
+        {
+            "message_id": Key("delivery.accepted / reply.received message_id"),
+            "document_id": Key("delivery.accepted / reply.received documents[]"),
+            "position": Covered("the index in documents[]", "int"),
+        },
+        scope="message_id",
+    ),
+    "deliveries": Table(
+        {
+            "id": Key("delivery.accepted delivery_id"),
+            "message_id": Covered("delivery.accepted message_id", "uuid"),
+            "recipient_party_id": Covered("delivery.accepted recipient.id", "uuid"),
+            "status": Covered(
+                "the last of delivery.accepted, .available, .opened, .deemed_delivered, .withdrawn",
+                "enum",
+            ),
+            "accepted_at": Covered("delivery.accepted accepted_at", "time"),
+            "available_at": Covered("delivery.available available_at", "time"),
+            "opened_at": Covered("delivery.opened opened_at", "time"),
+            "opened_by": Covered("delivery.opened opened_by"),
+            "deemed_at": Covered("delivery.deemed_delivered deemed_delivered_at", "time"),
+            "deemed_due_at": Covered("delivery.available deemed_delivered_at", "time"),
+            "withdrawn_at": Covered("delivery.withdrawn withdrawn_at", "time"),
+            "withdrawn_by": Covered("delivery.withdrawn: the entry's actor label"),
+            "deemed_after_days": Covered("delivery.accepted deemed_after_days", "int"),
+            "appeal_period_days": Covered("delivery.accepted appeal_period_days", "int"),
+            "due_date": Covered("delivery.opened / .deemed_delivered due_date", "date"),
+            "reply_allowed": Covered("delivery.accepted reply_allowed", "bool"),
+            "api_client_id": Covered(
+                "delivery.accepted: the entry's actor id when an API client acted", "uuid"
+            ),
+            "notice_sent_at": Outside(
+                "when the courtesy e-mail went out: no period runs from it (they run from "
+                "available_at); it keeps the notice job from sending twice"
+            ),
+            "receipt_document_id": Covered("receipt.issued pdf_document_id", "uuid"),
+        },
+        scope="message_id",
+    ),
+    # ---- a party's consent: the projection of its consent chain ----
+    "delivery_consents": Table(
+        {
+            "id": Key("consent.given consent_id"),
+            "party_id": Covered("the party whose consent chain holds it", "uuid"),
+            "given_at": Covered("consent.given given_at", "time"),
+            "given_by": Covered("consent.given: the entry's actor label"),
+            "revoked_at": Covered("consent.revoked revoked_at", "time"),
+            "revoked_by": Covered("consent.revoked: the entry's actor label"),
+        },
+        scope="party_id",
+    ),
+    "parties": Table(
+        {
+            **outside(
+                _MASTER_DATA,
+                "id",
+                "kind",
+                "display_name",
+                "given_name",
+                "family_name",
+                "date_of_birth",
+                "ahvn13",
+                "uid",
+                "email",
+                "created_at",
+            ),
+            "consent_head_seq": Covered("the consent chain's last seq (with the chain)", "int"),
+            "consent_head_hash": Covered("the consent chain's last entry_hash (with the chain)"),
+        }
+    ),
+    # ---- the records themselves ----
+    "journal_entries": Table(
+        {
+            **outside(
+                _THE_RECORD,
+                "id",
+                "case_id",
+                "seq",
+                "recorded_at",
+                "actor_kind",
+                "actor_id",
+                "actor_label",
+                "action",
+                "payload",
+                "prev_hash",
+                "entry_hash",
+                "signature",
+                "key_id",
+            ),
+            "note": Outside("not hashed, unused; never relied on (docs/journal-format.md §1)"),
+        }
+    ),
+    "consent_entries": Table(
+        outside(
+            _THE_RECORD,
+            "id",
+            "party_id",
+            "seq",
+            "recorded_at",
+            "actor_kind",
+            "actor_id",
+            "actor_label",
+            "action",
+            "payload",
+            "prev_hash",
+            "entry_hash",
+            "signature",
+            "key_id",
+        )
+    ),
+    "anchors": Table(
+        outside(
+            "the anchors of all heads: chained and time-stamped, checked by "
+            "casefiles/anchor_check.py",
+            "seq",
+            "created_at",
+            "tree_size",
+            "root_hash",
+            "prev_root_hash",
+            "changed_leaves",
+            "tsa_token",
+            "tsa_source",
+        )
+    ),
+    # ---- outside every record ----
+    "authorities": Table(
+        {
+            **outside(_MASTER_DATA, "id", "slug", "name", "level", "email", "created_at"),
+            "deemed_delivery_days": Outside(
+                "the rule for new deliveries; each delivery keeps its own (deemed_after_days)"
+            ),
+            **outside(
+                "where the authority's seal key is; a sealed PDF carries its certificate and "
+                "its bytes are covered by their digest",
+                "seal_ref",
+                "seal_certificate",
+            ),
+        }
+    ),
+    "accounts": Table(
+        {
+            **outside(
+                _CREDENTIALS,
+                "id",
+                "login",
+                "password_hash",
+                "role",
+                "display_name",
+                "party_id",
+                "authority_id",
+                "created_at",
+                "last_login_at",
+            ),
+            "is_active": Outside(
+                "whether the account may log in; with consent it decides whether a resident is "
+                "reachable, checked when delivering but not recorded (verify cannot tell a "
+                "changed flag)"
+            ),
+        }
+    ),
+    "api_clients": Table(
+        outside(
+            _CREDENTIALS,
+            "id",
+            "authority_id",
+            "name",
+            "webhook_url",
+            "webhook_secret",
+            "created_at",
+        )
+    ),
+    "api_keys": Table(
+        outside(
+            _CREDENTIALS,
+            "id",
+            "client_id",
+            "prefix",
+            "key_hash",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        )
+    ),
+    "idempotency_records": Table(
+        outside(
+            "the answer given to an API request, to give it again; the acts are journalled",
+            "id",
+            "client_id",
+            "key",
+            "request_hash",
+            "status_code",
+            "response",
+            "created_at",
+        )
+    ),
+    "webhook_events": Table(
+        outside(
+            "an outbox of notifications to specialist applications about journalled acts",
+            "id",
+            "client_id",
+            "type",
+            "payload",
+            "created_at",
+            "attempts",
+            "next_attempt_at",
+            "delivered_at",
+            "last_error",
+        )
+    ),
+    "job_outbox": Table(
+        outside(
+            _OPERATIONAL,
+            "id",
+            "func",
+            "args",
+            "created_at",
+            "dispatched_at",
+            "attempts",
+            "next_attempt_at",
+            "done_at",
+        )
+    ),
+    "login_failures": Table(
+        outside(
+            _OPERATIONAL,
+            "login_hash",
+            "failures",
+            "last_failure_at",
+            "delayed_until",
+            "account_id",
+            "warn_due_at",
+            "warned_at",
+        )
+    ),
+    "login_pair_failures": Table(
+        outside(_OPERATIONAL, "pair_hash", "failures", "last_failure_at", "blocked_until")
+    ),
+    "login_sessions": Table(
+        outside(_OPERATIONAL, "token_hash", "account_id", "created_at", "last_seen_at")
+    ),
+}
+
+# The tables of one case file, in the order they are compared; and of one consent chain.
+CASE_TABLES = (
+    "case_files",
+    "case_parties",
+    "documents",
+    "document_versions",
+    "messages",
+    "message_documents",
+    "deliveries",
+)
+CONSENT_TABLES = ("delivery_consents",)
