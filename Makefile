@@ -7,7 +7,7 @@ PORT ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-embedded test-services test-browser lint format translations bench bench-phases clean
+.PHONY: help run test test-embedded test-services test-browser lint format translations bench bench-phases bench-verify faults test-faults clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test-embedded: $(BIN)/portal translations ## The suite on SQLite, a folder store
 test-services: $(BIN)/portal translations ## The suite on PostgreSQL, Redis + worker, S3 over HTTP
 	PORTAL_TEST_PROFILE=services $(BIN)/pytest
 
+test-faults: $(BIN)/portal translations ## Only the fault suite (services profile; test-services runs it too)
+	PORTAL_TEST_PROFILE=services $(BIN)/pytest -m faults tests/faults
+
 lint: $(BIN)/portal ## ruff (lint, format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check app casefiles mailbox directory signing storage tests bench
@@ -49,6 +52,12 @@ bench: $(BIN)/portal ## Benchmark mass delivery on PostgreSQL against its floor 
 
 bench-phases: $(BIN)/portal ## Time each phase of a 1000-letter batch request, in-process
 	$(BIN)/python -m bench.batch_phases
+
+bench-verify: $(BIN)/portal ## Time `portal verify` against its floor on a bulk-delivery world (N=2000)
+	$(BIN)/python -m bench.verify_speed --n $(or $(N),2000)
+
+faults: $(BIN)/portal ## Faults under load: 3000 letters, one outage or kill at a time, a table (FAULTS=a,b)
+	$(BIN)/python -m bench.faults $(if $(FAULTS),--faults $(FAULTS))
 
 screenshots: $(BIN)/portal translations ## Refresh docs/screenshots from the browser tests
 	PORTAL_SCREENSHOTS=1 $(BIN)/pytest tests/browser

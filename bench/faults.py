@@ -133,6 +133,7 @@ def _held(result: TrialResult, plan: Plan) -> bool:
         and result.undone_jobs == 0
         and result.orphans_after == 0
         and result.verify_ok
+        and not result.ended_early
     )
 
 

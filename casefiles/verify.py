@@ -7,8 +7,9 @@ import hmac
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, joinedload
 
 from casefiles.journal import GENESIS, compute_hash, entries, keyring_of
@@ -53,13 +54,19 @@ Projection = Callable[[Session, Sequence[uuid.UUID]], RowCheck]
 _BATCH = 200  # case files whose rows a projection loads together
 
 
-def verify_case(session: Session, case: CaseFile, rows: RowCheck | None = None) -> CaseReport:
+def verify_case(
+    session: Session,
+    case: CaseFile,
+    rows: RowCheck | None = None,
+    loaded: tuple[list[JournalEntry], list[DocumentVersion]] | None = None,
+) -> CaseReport:
     """Check one case file's journal and every stored document version (and, given `rows`,
-    every row against its journal)."""
+    every row against its journal). `loaded`: its journal and versions, when the caller read
+    them for a batch of case files (verify_cases), else they are read here."""
     report = CaseReport(case_id=case.id, reference=case.reference)
-    journal = entries(session, case)
+    journal, versions = loaded if loaded is not None else (entries(session, case), None)
     recorded_digests = _check_journal(session, case, journal, report)
-    _check_documents(session, case, report, recorded_digests)
+    _check_documents(session, case, report, recorded_digests, versions)
     if rows is not None:
         problems, uncovered = rows(case, journal)
         report.problems += problems
@@ -129,14 +136,16 @@ def _check_documents(
     case: CaseFile,
     report: CaseReport,
     recorded: dict[str, tuple[str, int | None]],
+    versions: Sequence[DocumentVersion] | None = None,
 ) -> None:
     objects = objects_of(session)
-    versions = session.scalars(
-        select(DocumentVersion)
-        .join(Document)
-        .where(Document.case_id == case.id)
-        .options(joinedload(DocumentVersion.blob))
-    ).all()
+    if versions is None:
+        versions = session.scalars(
+            select(DocumentVersion)
+            .join(Document)
+            .where(Document.case_id == case.id)
+            .options(joinedload(DocumentVersion.blob))
+        ).all()
     report.documents = len(versions)
     for version in versions:
         item = f"document {version.filename} (version {version.number}, {version.id})"
@@ -206,13 +215,39 @@ def verify_cases(
     stmt = select(CaseFile.id).order_by(CaseFile.created_at)
     if case_ids:
         stmt = stmt.where(CaseFile.id.in_(case_ids))
-    # Ids first, one case at a time: the check streams objects and must not hold all rows.
-    # The projection loads the rows of a batch of case files at once (few queries per batch).
+    # Ids first, then a batch of case files at a time: the check streams objects and must not
+    # hold all rows, but a few queries per case file cost more than the checks themselves (the
+    # round trips dominated `portal verify`, issue #8). So the case files, their journals and
+    # their versions are read per batch, as the projection reads its rows.
     all_ids = session.scalars(stmt).all()
     for start in range(0, len(all_ids), _BATCH):
         batch = all_ids[start : start + _BATCH]
         rows = projection(session, batch) if projection is not None else None
+        cases = {c.id: c for c in session.scalars(select(CaseFile).where(CaseFile.id.in_(batch)))}
+        # Core rows, not ORM objects: the checks and the projection (mailbox/derive.py) read
+        # only the columns, by name, and building thousands of tracked objects was a good part
+        # of the time. They stand in for JournalEntry, hence the cast.
+        journals: dict[uuid.UUID, list[JournalEntry]] = {case_id: [] for case_id in batch}
+        journal_table = cast(Table, JournalEntry.__table__)
+        stmt_journal = (
+            select(journal_table)
+            .where(journal_table.c.case_id.in_(batch))
+            .order_by(journal_table.c.case_id, journal_table.c.seq)
+        )
+        for entry in session.execute(stmt_journal):
+            journals[entry.case_id].append(cast(JournalEntry, entry))
+        versions: dict[uuid.UUID, list[DocumentVersion]] = {case_id: [] for case_id in batch}
+        stmt_versions = (
+            select(DocumentVersion, Document.case_id)
+            .join(Document)
+            .where(Document.case_id.in_(batch))
+            .options(joinedload(DocumentVersion.blob))
+        )
+        for version, case_id in session.execute(stmt_versions):
+            versions[case_id].append(version)
         for case_id in batch:
-            case = session.get_one(CaseFile, case_id)
-            yield verify_case(session, case, rows)
-            session.expunge_all()
+            case = cases.get(case_id)
+            if case is None:  # deleted since the ids were read
+                continue
+            yield verify_case(session, case, rows, (journals[case_id], versions[case_id]))
+        session.expunge_all()

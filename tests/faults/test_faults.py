@@ -88,6 +88,7 @@ def test_a_fault_mid_mailing_loses_nothing_and_needs_nobody(
     assert result.notices == result.mailed == PLAN.letters, explain
     assert result.receipts == PLAN.opened and result.undone_jobs == 0, explain
     assert result.verify_ok, explain
+    assert result.ended_early == [], explain  # gunicorn, worker and scheduler lived through it
 
     # Orphans: objects stored by a request that failed and could not remove them (a killed web
     # worker; S3 gone before the cleanup; a COMMIT whose outcome is unknown). At most the

@@ -28,8 +28,16 @@ _ESTABLISHED = "01"  # the state column of /proc/net/tcp
 class Deployment:
     """gunicorn (`web_workers` workers), a worker and the scheduler, on the settings `env`."""
 
-    def __init__(self, env: dict[str, str], folder: Path, web_workers: int = 2) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        folder: Path,
+        web_workers: int = 2,
+        per_process: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.env = {**os.environ, **env}
+        # Settings of one process only, by name: "gunicorn", "worker", "scheduler".
+        self.per_process = per_process or {}
         self.folder = folder
         self.web_workers = web_workers
         self.port = free_port()
@@ -37,6 +45,7 @@ class Deployment:
         self.web: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.scheduler: subprocess.Popen[bytes] | None = None
+        self.ended_early: list[str] = []
 
     def start(self, timeout: float = 90) -> None:
         # From the project root, so that gunicorn reads the repository's gunicorn.conf.py.
@@ -92,7 +101,10 @@ class Deployment:
         return old.pid
 
     def stop(self) -> None:
-        processes = [p for p in (self.web, self.worker, self.scheduler) if p is not None]
+        named = {"gunicorn": self.web, "worker": self.worker, "scheduler": self.scheduler}
+        # Whatever ended by itself before the stop crashed: none of them may (issue 7).
+        self.ended_early = [n for n, p in named.items() if p is not None and p.poll() is not None]
+        processes = [p for p in named.values() if p is not None]
         left = [pid for p in processes for pid in children(p.pid)]
         for proc in processes:
             with contextlib.suppress(ProcessLookupError):
@@ -120,7 +132,7 @@ class Deployment:
         with (self.folder / f"{name}.log").open("ab") as log:
             return subprocess.Popen(
                 command,
-                env={**self.env, **(extra or {})},
+                env={**self.env, **self.per_process.get(name, {}), **(extra or {})},
                 cwd=cwd or self.folder,
                 stdout=log,
                 stderr=subprocess.STDOUT,

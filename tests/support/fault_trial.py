@@ -11,7 +11,6 @@ the bench's (bench/world.py): one way to make a mailing's world in bulk, not two
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import os
 import re
@@ -42,9 +41,11 @@ from tests.support.outages import Proxied
 from tests.support.smtp import SmtpServer
 
 PASSWORD = "bench-password-not-used"  # bench.world.seed gives every resident this one
-# The portal's own database connections carry this name, so that a fault can end them all
-# (and only them) with pg_terminate_backend.
-APPLICATION_NAME = "portal-under-faults"
+# The portal's database connections carry the name of their process ("portal-gunicorn", …),
+# so that a fault can see what the web workers do, and end the portal's connections (only them)
+# with pg_terminate_backend.
+APPLICATION_NAME = "portal-{}"
+PROCESSES = ("gunicorn", "worker", "scheduler")
 
 FAULTS = {
     "none": "no fault: the baseline",
@@ -89,6 +90,7 @@ class TrialResult:
     verify_ok: bool
     verify_summary: str
     detail: str = ""  # what the fault hit (a pid, how many connections)
+    ended_early: list[str] = field(default_factory=list)  # processes that crashed
     logs: Callable[[str], str] = field(default=lambda _name: "", repr=False)
 
 
@@ -99,7 +101,9 @@ def run_trial(
     counting), `proxied.config` through the proxies (for the portal's processes)."""
     assert fault in FAULTS, fault
     runtime = Runtime(direct)
-    deployment = Deployment(_portal_env(proxied.config, plan), folder)
+    deployment = Deployment(
+        {**proxied.config.as_env(), **plan.settings}, folder, per_process=_names(proxied.config)
+    )
     # Stopped while the operator's commands run (it has done all it had to): saves seconds.
     stopping = threading.Thread(target=deployment.stop, name="stop-deployment")
     try:
@@ -113,6 +117,8 @@ def run_trial(
             stopping.start()
         result.logs = deployment.log_tail
         _after_recovery(result, runtime, {**direct.as_env(), **plan.settings}, folder)
+        stopping.join()
+        result.ended_early = deployment.ended_early
         return result
     finally:
         if stopping.is_alive():
@@ -237,17 +243,23 @@ def _hurt(
         os.kill(pid, signal.SIGKILL)
         return f"worker {pid}"
     if fault == "database-terminate":
-        deployment.serving_web_worker()
-        time.sleep(0.05)  # into the request's transaction
+        # Mid-batch: when a web worker's transaction has run a while (not the short ones
+        # around it, whose connection the pool would test and replace unharmed).
+        in_batch = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
+            " AND datname = current_database() AND now() - xact_start > interval '30 ms'"
+        )
+        web = {"name": APPLICATION_NAME.format("gunicorn")}
+        _wait(lambda: _scalar(runtime, in_batch, web), plan.timeout, "a batch's transaction")
         window["started"] = window["ended"] = time.monotonic()
-        with runtime.engine.begin() as conn:
-            ended = conn.execute(
-                text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = :name AND datname = current_database()"
-                ),
-                {"name": APPLICATION_NAME},
-            ).scalar_one()
+        ended = _scalar(
+            runtime,
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name LIKE :names AND datname = current_database()"
+            ),
+            {"names": APPLICATION_NAME.format("%")},
+        )
         return f"{ended} connections"
     # rq-worker-kill: when it runs a job (rq's registry of started jobs, asked directly).
     assert runtime.redis is not None and runtime.queue is not None
@@ -259,10 +271,22 @@ def _hurt(
     return f"worker {pid}"
 
 
-def _portal_env(config: Config, plan: Plan) -> dict[str, str]:
-    url = make_url(config.database_url).update_query_dict({"application_name": APPLICATION_NAME})
-    proxied = dataclasses.replace(config, database_url=url.render_as_string(False))
-    return {**proxied.as_env(), **plan.settings}
+def _names(config: Config) -> dict[str, dict[str, str]]:
+    """Each process's database URL, with its name for PostgreSQL (`application_name`)."""
+    url = make_url(config.database_url)
+    return {
+        process: {
+            "PORTAL_DATABASE_URL": url.update_query_dict(
+                {"application_name": APPLICATION_NAME.format(process)}
+            ).render_as_string(False)
+        }
+        for process in PROCESSES
+    }
+
+
+def _scalar(runtime: Runtime, query: Any, params: dict[str, str]) -> Any:
+    with runtime.engine.begin() as conn:
+        return conn.execute(query, params).scalar_one()
 
 
 def _backlog_done(runtime: Runtime, notices: int) -> bool:
