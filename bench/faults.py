@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from app.config import Config  # noqa: E402
 from bench.world import create_database, portal_env  # noqa: E402
-from tests.support.fault_trial import FAULTS, Plan, TrialResult, run_trial  # noqa: E402
+from tests.support.fault_trial import Plan, TrialResult, run_trial  # noqa: E402
+from tests.support.faults import FAULTS  # noqa: E402
 from tests.support.outages import proxied  # noqa: E402
 from tests.support.private_redis import PrivateRedis  # noqa: E402
 from tests.support.s3 import s3_url, start_s3_server  # noqa: E402
@@ -126,6 +127,9 @@ def _held(result: TrialResult, plan: Plan) -> bool:
     client = result.client
     return (
         set(client.statuses) <= {200, 503}
+        # A reset connection only where a web worker was killed with the request in it.
+        and (client.connection_errors == 0 or result.fault == "web-worker-kill")
+        and result.probe in ("", "503 Retry-After: 5")
         and client.without_retry_after == 0
         and not client.unexpected
         and result.deliveries == result.notices == result.mailed == plan.letters
@@ -173,6 +177,9 @@ def _report(plan: Plan, results: list[TrialResult], seconds: float) -> None:
         "recovery: from the fault's end until every notice was mailed and every job of the "
         "outbox done; receipts: from opening 5 letters until their receipts were issued."
     )
+    for result in results:
+        if result.probe:
+            print(f"{result.fault}: an 8 MB request during the outage got: {result.probe}")
     for result in results:
         if not _held(result, plan):
             print(f"\n{result.fault} did not hold: {result}")

@@ -12,9 +12,9 @@ the bench's (bench/world.py): one way to make a mailing's world in bulk, not two
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rq.registry import StartedJobRegistry
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from app.config import Config
 from app.runtime import Runtime
@@ -36,28 +34,12 @@ from mailbox.models import Delivery
 from storage.gc import collect_garbage
 from storage.outbox import OutboxJob
 from tests.support.deployment import BIN, Deployment
+from tests.support.faults import FAULTS, hurt, process_settings, wait_until
 from tests.support.mailing import ClientReport, Mailing, Resident
 from tests.support.outages import Proxied
 from tests.support.smtp import SmtpServer
 
 PASSWORD = "bench-password-not-used"  # bench.world.seed gives every resident this one
-# The portal's database connections carry the name of their process ("portal-gunicorn", …),
-# so that a fault can see what the web workers do, and end the portal's connections (only them)
-# with pg_terminate_backend.
-APPLICATION_NAME = "portal-{}"
-PROCESSES = ("gunicorn", "worker", "scheduler")
-
-FAULTS = {
-    "none": "no fault: the baseline",
-    "s3-cut": "S3 refuses connections, open ones closed",
-    "s3-blackhole": "S3 accepts connections and never answers",
-    "redis-cut": "Redis refuses connections, open ones closed",
-    "database-cut": "PostgreSQL refuses connections, open ones closed",
-    "database-terminate": "pg_terminate_backend of the portal's connections, mid-batch",
-    "web-worker-kill": "kill -9 of a gunicorn worker, mid-batch",
-    "rq-worker-kill": "kill -9 of `portal worker` mid-job; a new one started",
-}
-_CUTS = {"s3-cut": "s3", "s3-blackhole": "s3", "redis-cut": "redis", "database-cut": "database"}
 
 
 @dataclass
@@ -90,6 +72,7 @@ class TrialResult:
     verify_ok: bool
     verify_summary: str
     detail: str = ""  # what the fault hit (a pid, how many connections)
+    probe: str = ""  # the answer to a large request sent during a database cut
     ended_early: list[str] = field(default_factory=list)  # processes that crashed
     logs: Callable[[str], str] = field(default=lambda _name: "", repr=False)
 
@@ -102,7 +85,9 @@ def run_trial(
     assert fault in FAULTS, fault
     runtime = Runtime(direct)
     deployment = Deployment(
-        {**proxied.config.as_env(), **plan.settings}, folder, per_process=_names(proxied.config)
+        {**proxied.config.as_env(), **plan.settings},
+        folder,
+        per_process=process_settings(proxied.config),
     )
     # Stopped while the operator's commands run (it has done all it had to): saves seconds.
     stopping = threading.Thread(target=deployment.stop, name="stop-deployment")
@@ -172,7 +157,9 @@ def _mailing(
     def inject() -> None:
         try:
             mailing.wait_accepted(after, plan.timeout)
-            window["detail"] = _hurt(fault, plan, runtime, deployment, proxied, window)
+            window["detail"] = hurt(
+                fault, plan.outage, runtime, deployment, proxied, mailing, window
+            )
         except BaseException as error:  # reported by the trial, not lost in the thread
             window["error"] = error
 
@@ -187,12 +174,14 @@ def _mailing(
     ended = window["ended"]
 
     # Nobody runs a command from here on: the worker, the scheduler and the relay must do it.
-    _wait(lambda: _backlog_done(runtime, plan.letters), plan.timeout, "notices", runtime)
+    state = functools.partial(_state, runtime)
+    wait_until(lambda: _backlog_done(runtime, plan.letters), plan.timeout, "notices", state)
     recovered = time.monotonic() - ended
     opened = _open_letters(runtime, deployment, plan.opened)
     opening = time.monotonic()
-    _wait(lambda: _receipts(runtime, opened) == len(opened), plan.timeout, "receipts", runtime)
-    _wait(lambda: _undone(runtime) == 0, plan.timeout, "the receipts' jobs", runtime)
+    done = len(opened)
+    wait_until(lambda: _receipts(runtime, opened) == done, plan.timeout, "receipts", state)
+    wait_until(lambda: _undone(runtime) == 0, plan.timeout, "the receipts' jobs", state)
     receipts_after = time.monotonic() - opening
     with runtime.sessions() as session:
         deliveries = session.scalar(select(func.count()).select_from(Delivery)) or 0
@@ -214,79 +203,8 @@ def _mailing(
         verify_ok=False,
         verify_summary="",
         detail=window.get("detail", ""),
+        probe=window.get("probe", ""),
     )
-
-
-def _hurt(
-    fault: str,
-    plan: Plan,
-    runtime: Runtime,
-    deployment: Deployment,
-    proxied: Proxied,
-    window: dict[str, Any],
-) -> str:
-    """Do `fault` now; note when it started and ended in `window`; what it hit."""
-    if fault == "none":
-        window["started"] = window["ended"] = time.monotonic()
-        return ""
-    if fault in _CUTS:
-        proxy = proxied.proxies[_CUTS[fault]]
-        window["started"] = time.monotonic()
-        proxy.cut(blackhole=fault.endswith("blackhole"))
-        time.sleep(plan.outage)
-        proxy.restore()
-        window["ended"] = time.monotonic()
-        return f"{plan.outage:g} s"
-    if fault == "web-worker-kill":
-        pid = deployment.serving_web_worker()
-        window["started"] = window["ended"] = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
-        return f"worker {pid}"
-    if fault == "database-terminate":
-        # Mid-batch: when a web worker's transaction has run a while (not the short ones
-        # around it, whose connection the pool would test and replace unharmed).
-        in_batch = text(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"
-            " AND datname = current_database() AND now() - xact_start > interval '30 ms'"
-        )
-        web = {"name": APPLICATION_NAME.format("gunicorn")}
-        _wait(lambda: _scalar(runtime, in_batch, web), plan.timeout, "a batch's transaction")
-        window["started"] = window["ended"] = time.monotonic()
-        ended = _scalar(
-            runtime,
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name LIKE :names AND datname = current_database()"
-            ),
-            {"names": APPLICATION_NAME.format("%")},
-        )
-        return f"{ended} connections"
-    # rq-worker-kill: when it runs a job (rq's registry of started jobs, asked directly).
-    assert runtime.redis is not None and runtime.queue is not None
-    started = StartedJobRegistry(runtime.queue.name, connection=runtime.redis)
-    _wait(lambda: runtime.redis.zcard(started.key) > 0, plan.timeout, "a job to start")  # type: ignore[union-attr]
-    window["started"] = time.monotonic()
-    pid = deployment.kill_worker()
-    window["ended"] = time.monotonic()  # the new worker runs from here
-    return f"worker {pid}"
-
-
-def _names(config: Config) -> dict[str, dict[str, str]]:
-    """Each process's database URL, with its name for PostgreSQL (`application_name`)."""
-    url = make_url(config.database_url)
-    return {
-        process: {
-            "PORTAL_DATABASE_URL": url.update_query_dict(
-                {"application_name": APPLICATION_NAME.format(process)}
-            ).render_as_string(False)
-        }
-        for process in PROCESSES
-    }
-
-
-def _scalar(runtime: Runtime, query: Any, params: dict[str, str]) -> Any:
-    with runtime.engine.begin() as conn:
-        return conn.execute(query, params).scalar_one()
 
 
 def _backlog_done(runtime: Runtime, notices: int) -> bool:
@@ -352,17 +270,6 @@ def _check(done: subprocess.CompletedProcess[str], what: str) -> subprocess.Comp
     if done.returncode != 0:
         raise RuntimeError(f"{what} failed ({done.returncode}): {done.stdout}{done.stderr}")
     return done
-
-
-def _wait(
-    condition: Callable[[], Any], timeout: float, what: str, runtime: Runtime | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            state = f"; {_state(runtime)}" if runtime is not None else ""
-            raise TimeoutError(f"{what}: not done within {timeout} s{state}")
-        time.sleep(0.2)
 
 
 def _state(runtime: Runtime) -> str:

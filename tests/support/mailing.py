@@ -74,6 +74,14 @@ class Mailing:
             if not self._progress.wait_for(lambda: self.report.accepted >= batches, timeout):
                 raise TimeoutError(f"{batches} batches not accepted within {timeout} s")
 
+    def probe(self, body: bytes) -> str:
+        """Send `body` once, outside the mailing; what came back, e.g. "503 Retry-After: 5"."""
+        try:
+            status, retry_after, _ = self._post(body)
+        except (OSError, http.client.HTTPException) as error:
+            return f"connection error: {error!r}"
+        return f"{status} Retry-After: {retry_after}"
+
     def _client(self, deadline: float) -> None:
         while True:
             with self._lock:

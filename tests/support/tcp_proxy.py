@@ -13,8 +13,10 @@ the pumps, so it takes effect at once. Everything is closed by `close()` (or the
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import threading
+import time
 from types import TracebackType
 
 _CHUNK = 64 * 1024
@@ -89,12 +91,24 @@ class TcpProxy:
 
     @staticmethod
     def _listen(port: int) -> socket.socket:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(64)
-        listener.settimeout(_POLL)
-        return listener
+        # A listener that cut() closed lives on until the accepting thread's wait on it returns
+        # (up to _POLL): the kernel keeps a socket while a call uses it. A restore() right after
+        # a cut found the port still taken (EADDRINUSE), so binding is tried again meanwhile.
+        deadline = time.monotonic() + 20 * _POLL
+        while True:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                listener.bind(("127.0.0.1", port))
+                listener.listen(64)
+            except OSError as error:
+                listener.close()
+                if error.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise
+                time.sleep(_POLL / 5)
+                continue
+            listener.settimeout(_POLL)
+            return listener
 
     def _accept(self) -> None:
         while not self._stopped.is_set():
