@@ -80,26 +80,14 @@ def build_seal_certificate_for_public_key(
 
     E.g. in a PKCS#11 token, which never lets the private key out.
     """
-    now = dt.datetime.now(dt.UTC)
-    not_after = min(now + _SEAL_LIFETIME, ca_certificate.not_valid_after_utc)
-    ca_ski = ca_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_certificate.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _CLOCK_SKEW)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True, content_commitment=True), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([_DOCUMENT_SIGNING]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski.value),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    return _end_entity(
+        subject,
+        public_key,
+        ca_certificate,
+        ca_key,
+        _key_usage(digital_signature=True, content_commitment=True),
+        x509.ExtendedKeyUsage([_DOCUMENT_SIGNING]),
+        eku_critical=False,
     )
 
 
@@ -110,6 +98,30 @@ def build_tsa_certificate(
     ca_key: ec.EllipticCurvePrivateKey,
 ) -> x509.Certificate:
     """Issue the certificate of a time-stamping key (RFC 3161 §2.3), signed by the CA."""
+    # RFC 3161 §2.3: a TSA's certificate has exactly this one purpose, marked critical;
+    # `openssl ts -verify` and pyHanko refuse tokens from a certificate without it.
+    return _end_entity(
+        subject,
+        public_key,
+        ca_certificate,
+        ca_key,
+        _key_usage(digital_signature=True),
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
+        eku_critical=True,
+    )
+
+
+def _end_entity(
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    ca_certificate: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    key_usage: x509.KeyUsage,
+    extended_key_usage: x509.ExtendedKeyUsage,
+    *,
+    eku_critical: bool,
+) -> x509.Certificate:
+    """An end-entity certificate issued by the portal CA; only the key's purposes differ."""
     now = dt.datetime.now(dt.UTC)
     not_after = min(now + _SEAL_LIFETIME, ca_certificate.not_valid_after_utc)
     ca_ski = ca_certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
@@ -122,10 +134,8 @@ def build_tsa_certificate(
         .not_valid_before(now - _CLOCK_SKEW)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(digital_signature=True), critical=True)
-        # RFC 3161 §2.3: a TSA's certificate has exactly this one purpose, marked critical;
-        # `openssl ts -verify` and pyHanko refuse tokens from a certificate without it.
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(key_usage, critical=True)
+        .add_extension(extended_key_usage, critical=eku_critical)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski.value),
