@@ -40,12 +40,12 @@ test-faults: $(BIN)/portal translations ## Only the fault suite (services profil
 
 lint: $(BIN)/portal ## ruff (lint, format check) and mypy
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app casefiles mailbox directory signing storage tests bench
-	$(BIN)/mypy app casefiles mailbox directory signing storage
+	$(BIN)/ruff format --check app catalogue casefiles mailbox directory signing storage tests bench
+	$(BIN)/mypy app catalogue casefiles mailbox directory signing storage
 
 format: $(BIN)/portal ## Format the code with ruff
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format app casefiles mailbox directory signing storage tests bench
+	$(BIN)/ruff format app catalogue casefiles mailbox directory signing storage tests bench
 
 bench: $(BIN)/portal ## Benchmark mass delivery on PostgreSQL against its floor (N=10000; issue's figure: N=100000)
 	$(BIN)/python -m bench.bulk_delivery --n $(or $(N),10000)

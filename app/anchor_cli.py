@@ -59,7 +59,7 @@ def _made(made: Anchor) -> str:
 @anchor.command("list", help="The anchors: number, time-stamp, size, root, TSA.")
 def list_anchors() -> None:
     from casefiles.anchors import all_anchors
-    from signing.timestamps import read_token
+    from signing.timestamp_checks import read_token
 
     runtime = Runtime(Config.from_env())
     try:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import app as _app  # noqa: F401  (puts the project root first on sys.path; see app/__init__.py)
-from app import anchor_cli, journal_cli, keys_cli
+from app import anchor_cli, catalogue_cli, communes_cli, journal_cli, keys_cli
 from app.config import Config
 from app.keys import KeySetupError
 from app.runtime import Runtime, set_current
@@ -51,6 +51,8 @@ def cli(verbose: bool) -> None:
 cli.add_command(keys_cli.keys)
 cli.add_command(journal_cli.journal)
 cli.add_command(anchor_cli.anchor)
+cli.add_command(communes_cli.communes)
+cli.add_command(catalogue_cli.catalogue)
 
 
 @cli.group(help="Database schema (Alembic migrations).")
@@ -76,12 +78,13 @@ def db_downgrade(revision: str) -> None:
 
 @cli.command(help="Create the demo portal (schema, authorities, accounts) and print the accounts.")
 def demo() -> None:
-    from app.demo import create_demo, format_accounts
+    from app.demo import create_demo, create_demo_orders, format_accounts
     from app.migrate import upgrade
 
     runtime = _runtime()
     upgrade(runtime.engine)
     accounts = create_demo(runtime)
+    create_demo_orders(runtime)
     click.echo(format_accounts(accounts, runtime.config))
 
 
@@ -199,6 +202,7 @@ def scheduler(
 )
 @click.argument("case_ids", nargs=-1)
 def verify(case_ids: tuple[str, ...]) -> None:
+    import app.models  # noqa: F401  (every table: the projection reads catalogue's by name)
     from app.verify_output import Tally, echo_case, echo_chains, exit_code
     from casefiles.anchor_check import check_anchors
     from casefiles.verify import verify_cases

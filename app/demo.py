@@ -12,9 +12,10 @@ from app.config import Config
 from app.runtime import Runtime
 from directory.actors import Actor
 from directory.api_clients import create_api_client, create_api_key
+from directory.communes import demo_table, import_communes, set_address
 from directory.consent import give_consent
 from directory.identifiers import make_ahvn13
-from directory.models import Account, AuthorityLevel, Role
+from directory.models import Account, Authority, AuthorityLevel, Role
 from directory.operations import (
     assign_seal,
     create_account,
@@ -25,7 +26,6 @@ from signing.authority_keys import issue_authority_seal
 
 AUTHORITIES = [
     ("stadt-luzern-einwohnerdienste", "Stadt Luzern, Einwohnerdienste", AuthorityLevel.COMMUNE),
-    ("kanton-luzern-steuern", "Kanton Luzern, Dienststelle Steuern", AuthorityLevel.CANTON),
     ("estv", "Eidgenössische Steuerverwaltung", AuthorityLevel.FEDERAL),
 ]
 RESIDENTS = [
@@ -33,9 +33,21 @@ RESIDENTS = [
     ("Beat", "Beispiel", 234567891),
     ("Chiara", "Rossi", 345678912),
 ]
+# Residents live in different communes, so that routing by commune shows (BFS numbers as in
+# directory/data/communes-lu.csv; the streets are demo values).
+ADDRESSES = {
+    "Anna": ("Pilatusstrasse 12", "6003", "Luzern", 1061),
+    "Beat": ("Gerliswilstrasse 40", "6020", "Emmenbrücke", 1024),
+    "Chiara": ("Luzernerstrasse 25", "6010", "Kriens", 1059),
+}
 CLERKS = [
     ("sachbearbeiter@stadtluzern.demo", "Sandra Meier", "stadt-luzern-einwohnerdienste"),
-    ("steuern@lu.demo", "Thomas Keller", "kanton-luzern-steuern"),
+    ("steuern@lu.demo", "Thomas Keller", "lu-steuern"),
+    # Offices that take part in the demo orders (a move from Emmen to Luzern, say), so that
+    # each step queue can be seen from the inside.
+    ("einwohnerdienste@emmen.demo", "Reto Bühler", "emmen-einwohnerdienste"),
+    ("strassenverkehrsamt@lu.demo", "Lea Frei", "lu-strassenverkehrsamt"),
+    ("betreibungsamt@luzern.demo", "Marco Steiner", "betreibungsamt-luzern"),
 ]
 
 
@@ -54,6 +66,11 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
             slug: register_authority(session, slug=slug, name=name, level=level)
             for slug, name, level in AUTHORITIES
         }
+        # The demo communes, their offices and the fixed cantonal and federal offices.
+        import_communes(session, demo_table())
+        authorities = {
+            a.slug: a for a in session.scalars(select(Authority).order_by(Authority.slug))
+        }
         seal_folder = runtime.config.keys_dir / "authorities"
         for slug, authority in authorities.items():
             issue_authority_seal(runtime.keyring, seal_folder, slug, authority.name)
@@ -66,6 +83,8 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
                 ahvn13=make_ahvn13(body),
                 email=f"{given.lower()}.{family.lower()}@example.ch",
             )
+            street, postcode, town, bfs = ADDRESSES[given]
+            set_address(session, person, street=street, postcode=postcode, town=town, bfs=bfs)
             login, password = f"{given.lower()}.{family.lower()}@example.ch", _password()
             account = create_account(
                 session,
@@ -140,6 +159,46 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
     path.write_text(json.dumps({"accounts": accounts}, indent=2, ensure_ascii=False))
     path.chmod(0o600)
     return accounts
+
+
+# Orders already running when the demo starts (issue 9), as residents would have placed them
+# through the web form: Anna's residence certificate at her commune, Beat's move from Emmen to
+# Luzern (three offices: Luzern leads, Emmen deregisters, the road traffic office follows).
+DEMO_ORDERS = [
+    ("anna.muster@example.ch", "wohnsitzbestaetigung", {"purpose": "employer"}),
+    (
+        "beat.beispiel@example.ch",
+        "umzug-melden",
+        {
+            "move_type": "within_canton",
+            "move_date": "2026-11-30",
+            "new_commune": "1061",
+            "new_address.street": "Hertensteinstrasse 18",
+            "new_address.postcode": "6004",
+            "new_address.town": "Luzern",
+            "has_vehicle": "yes",
+            "plate_numbers": "LU 248135",
+        },
+    ),
+]
+
+
+def create_demo_orders(runtime: Runtime) -> int:
+    """Place the demo orders once (not in the test suite's demo: tests count case files)."""
+    from casefiles.models import CaseFile
+    from catalogue.ordering import order
+
+    placed = 0
+    with runtime.transaction() as session:
+        if session.scalar(select(CaseFile.id).where(CaseFile.case_type.is_not(None)).limit(1)):
+            return 0
+        for login, service, answers in DEMO_ORDERS:
+            account = session.scalar(select(Account).where(Account.login == login))
+            if account is None:
+                continue
+            order(session, Actor.for_account(account), service, answers, {})
+            placed += 1
+    return placed
 
 
 def format_accounts(accounts: list[dict[str, Any]], config: Config) -> str:

@@ -61,12 +61,16 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
 
     from app.api import bp as api_bp
     from app.auth import bp as auth_bp
+    from app.catalogue import bp as catalogue_bp
     from app.office import bp as office_bp
+    from app.ordering import bp as ordering_bp
     from app.portal import bp as portal_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(office_bp, url_prefix="/office")
+    app.register_blueprint(catalogue_bp)
+    app.register_blueprint(ordering_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     # Bearer-key requests carry no session cookie, so there is no cross-site request to forge.
     csrf.exempt(api_bp)

@@ -54,6 +54,7 @@ def dump(case_id: str) -> None:
     "after upgrading; case files that fail `portal verify` are left as they are.",
 )
 def complete() -> None:
+    import app.models  # noqa: F401  (every table: the projection reads catalogue's by name)
     from casefiles.models import CaseFile
     from directory.consent_chain import start_earlier_chains
     from mailbox.verification import complete_case

@@ -28,8 +28,9 @@ from cryptography import x509
 
 from app.config import Config
 from signing import Keyring, load_or_create_keyring
-from signing.keys import PASSPHRASE_ENV, load_or_create_tsa_key, passphrase_is_set
+from signing.key_files import PASSPHRASE_ENV, passphrase_is_set
 from signing.timestamps import TSA_COMMON_NAME, TimeStampingAuthority, embedded_tsa, http_tsa
+from signing.tsa_key import load_or_create_tsa_key
 from storage.encryption import (
     KeyEncryptionKey,
     WrappingKey,

@@ -84,7 +84,7 @@ def reseal_secrets() -> None:
     "authorities' file seals) with PORTAL_KEY_PASSPHRASE.",
 )
 def protect() -> None:
-    from signing.keys import protect_key_files
+    from signing.key_files import protect_key_files
 
     config = Config.from_env()
     folders = (config.keys_dir, config.keys_dir / AUTHORITY_SEALS)

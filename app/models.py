@@ -2,6 +2,7 @@
 
 from casefiles import anchors as casefiles_anchors
 from casefiles import models as casefiles_models
+from catalogue import models as catalogue_models
 from directory import models as directory_models
 from mailbox import models as mailbox_models
 from storage import blobs, outbox
@@ -12,6 +13,7 @@ __all__ = [
     "blobs",
     "casefiles_anchors",
     "casefiles_models",
+    "catalogue_models",
     "directory_models",
     "mailbox_models",
     "outbox",

@@ -25,6 +25,7 @@ from storage.jobs import Job, RecordedJob, enqueue, resolve
 from storage.objects import open_store
 from storage.outbox import due_now, mark_done
 from storage.s3_http import Limits
+from storage.work import Services
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,9 @@ class Runtime:
         )
         self.objects = EncryptedObjects(open_store(config.storage_url, limits), keys.kek)
         self.keyring = keys.keyring
-        settings = {
-            "base_url": config.base_url,
-            "smtp_url": config.smtp_url,
-            "mail_from": config.mail_from,
-        }
-        self.sessions = make_sessionmaker(
-            self.engine, {"objects": self.objects, "keyring": self.keyring, "settings": settings}
-        )
+        # The config is the settings: mailbox.notifications.MailSettings names what it reads.
+        services = Services(objects=self.objects, keyring=self.keyring, settings=config)
+        self.sessions = make_sessionmaker(self.engine, services)
         self.redis = Redis.from_url(config.redis_url) if config.redis_url else None
         self.queue = Queue(config.queue_name, connection=self.redis) if self.redis else None
         # A connection of its own with short timeouts (a worker sets long ones on `self.redis`

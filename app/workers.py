@@ -62,6 +62,8 @@ def periodic_jobs(
         PeriodicJob("recover", "app.jobs.recover", (), max(sweep_every, 600)),
         # The case files' heads, time-stamped: what `portal verify` holds the journals to.
         PeriodicJob("anchor", "casefiles.jobs.anchor", (), max(1, config.anchor_interval)),
+        # Requests for information: reminders before, the declared expiry after the deadline.
+        PeriodicJob("information", "catalogue.information.sweep", (), max(sweep_every, 600)),
     ]
     if gc_every_hours > 0:
         # A full listing of the store: hours for a large one, not rq's default three minutes.

@@ -25,7 +25,7 @@ from casefiles.anchors import (
 from casefiles.journal import keyring_of
 from casefiles.verify import Problem
 from signing import Keyring, merkle
-from signing.timestamps import TokenCheck, check_tokens
+from signing.timestamp_checks import TokenCheck, check_tokens
 
 
 @dataclass

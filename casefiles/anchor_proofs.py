@@ -24,7 +24,7 @@ from casefiles.anchors import (
 )
 from casefiles.errors import NotFound
 from signing import merkle
-from signing.timestamps import check_tokens, read_token
+from signing.timestamp_checks import check_tokens, read_token
 
 
 def inclusion_proof(

@@ -19,9 +19,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
-from casefiles import images, pdf_policy
+from casefiles import findings
 from casefiles.errors import InvalidInput
-from casefiles.pdf_policy import N_
+from casefiles.findings import N_
 from casefiles.sandbox import DEFAULT_SECONDS, Overrun, Sandbox
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -42,9 +42,9 @@ TOO_SLOW = N_(
     "The file %(name)s took too long to check (over %(seconds)s seconds) and was refused."
 )
 TOO_MUCH_MEMORY = N_("The file %(name)s needs too much memory to check and was refused.")
+# The only messages taken from the checker's child (see `_finding`).
 _MESSAGES = frozenset(
-    [images.NOT_AN_IMAGE, images.TOO_MANY_PIXELS]
-    + [value for key, value in vars(pdf_policy).items() if key.isupper() and isinstance(value, str)]
+    value for key, value in vars(findings).items() if key.isupper() and isinstance(value, str)
 )
 
 
@@ -179,7 +179,7 @@ def _finding(raw: Any) -> tuple[str, dict[str, Any]]:
             return message, params
     except (TypeError, ValueError, AttributeError):
         pass
-    return pdf_policy.DAMAGED, {}
+    return findings.DAMAGED, {}
 
 
 def _spool(upload: Upload, field: str, name: str, max_bytes: int) -> BinaryIO:

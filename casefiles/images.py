@@ -16,15 +16,13 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from casefiles.pdf_policy import N_, Finding
+from casefiles.findings import NOT_AN_IMAGE, TOO_MANY_PIXELS, Finding
 
 # A 48-megapixel phone photo fits; decoding one takes ~150 MB, in the child.
 MAX_PIXELS = 50_000_000
 JPEG_QUALITY = 90  # a second JPEG generation; at 90 the loss is not visible on a document photo
 
 _FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
-NOT_AN_IMAGE = N_("The file %(name)s is not a valid %(kinds)s file.")
-TOO_MANY_PIXELS = N_("The image %(name)s is larger than %(limit)s megapixels.")
 
 
 def reencode(data: bytes, media_type: str) -> bytes | Finding:

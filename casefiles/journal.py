@@ -16,10 +16,15 @@ from signing import Keyring
 from signing.canonical import canonical_json
 from signing.chain import GENESIS, hashed_object, sealed_row
 from storage.db import utcnow
+from storage.work import services_of
 
 
 def keyring_of(session: Session) -> Keyring:
-    return session.info["keyring"]  # type: ignore[no-any-return]
+    """The portal's keyring, which the session's runtime services carry."""
+    keyring = services_of(session).keyring
+    if not isinstance(keyring, Keyring):
+        raise TypeError(f"the session carries a {type(keyring).__name__}, not a Keyring")
+    return keyring
 
 
 def canonical(fields: dict[str, Any]) -> bytes:

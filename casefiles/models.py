@@ -41,6 +41,10 @@ class CaseFile(Base):
     # entry is noticed.
     head_seq: Mapped[int] = mapped_column(default=0)
     head_hash: Mapped[str | None] = mapped_column(String(64))
+    # The service (catalogue) a resident ordered this case file as, and the declaration's
+    # version then; None for case files an authority opened by delivering.
+    case_type: Mapped[str | None] = mapped_column(String(64), index=True)
+    case_type_version: Mapped[int | None]
 
     authority: Mapped[Authority] = relationship()
     holder: Mapped[Party] = relationship(foreign_keys=[party_id])
@@ -63,6 +67,20 @@ class CaseParty(Base):
 
     case: Mapped[CaseFile] = relationship(back_populates="parties")
     party: Mapped[Party] = relationship()
+
+
+class CaseAuthority(Base):
+    """An authority taking part in a case file besides (or as) its lead: it sees the case file
+    (visible_cases). Role "lead" for the authority an order was routed to, "step" for one
+    that has a step in it."""
+
+    __tablename__ = "case_authorities"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_files.id"), primary_key=True)
+    authority_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("authorities.id"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(32))
 
 
 class Document(Base):

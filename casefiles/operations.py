@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from casefiles.documents import CheckedFile
 from casefiles.errors import InvalidInput, NotFound
 from casefiles.journal import record
-from casefiles.models import CaseFile, CaseParty, Document, DocumentVersion
+from casefiles.models import CaseAuthority, CaseFile, CaseParty, Document, DocumentVersion
 from directory.actors import Actor
 from directory.models import Authority, Party, Role
 from storage.blobs import store_blob
@@ -170,7 +170,13 @@ def visible_cases(actor: Actor) -> Select[CaseFile]:
         # had one holder) still reads their own letters through the inbox, not the dossier.
         return stmt.where(CaseFile.party_id == actor.party_id)
     if actor.role in (Role.CLERK, Role.API_CLIENT):
-        return stmt.where(CaseFile.authority_id == actor.authority_id)
+        # The lead authority, and every authority taking part (a step of an ordered service).
+        taking_part = select(CaseAuthority.case_id).where(
+            CaseAuthority.authority_id == actor.authority_id
+        )
+        return stmt.where(
+            or_(CaseFile.authority_id == actor.authority_id, CaseFile.id.in_(taking_part))
+        )
     if actor.role == Role.ARCHIVIST:
         return stmt
     return stmt.where(false())

@@ -19,61 +19,32 @@ import bisect
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pikepdf
 from pikepdf import Array, Dictionary, Name, ObjectType, Stream
+
+from casefiles.findings import (
+    AUTOMATIC_ACTION,
+    CLICK_ACTION,
+    DAMAGED,
+    EMBEDDED_FILES,
+    ENCRYPTED,
+    HTML_POLYGLOT,
+    JAVASCRIPT,
+    LAUNCH,
+    MULTIMEDIA,
+    TOO_MANY_OBJECTS,
+    TOO_MANY_PAGES,
+    XFA_FORM,
+    Finding,
+)
 
 # A reader of seals and validators (pyHanko) walks every cross-reference entry: ~1 s per
 # 100,000 on this machine. Legitimate letters have hundreds, long reports tens of thousands.
 MAX_OBJECTS = 250_000
 HEAD_BYTES = 1024  # where a PDF's header may lie, and where file-type sniffers look first
 
-
-def N_(message: str) -> str:
-    """Mark a message for translation (as `directory.identifiers.N_`; not imported from there,
-    so that the checker's child process imports nothing but the parsers)."""
-    return message
-
-
-DAMAGED = N_("The file %(name)s is damaged and cannot be read as a PDF.")
-ENCRYPTED = N_(
-    "The file %(name)s is encrypted. Encrypted PDFs cannot be checked, sealed or archived; "
-    "please send it unencrypted."
-)
-TOO_MANY_PAGES = N_("The file %(name)s has more than %(limit)s pages.")
-TOO_MANY_OBJECTS = N_(
-    "The file %(name)s is too complex to check (more than %(limit)s PDF objects)."
-)
-HTML_POLYGLOT = N_(
-    "The file %(name)s is a PDF and a web page (HTML) at once. Such files are not accepted."
-)
-JAVASCRIPT = N_(
-    "The file %(name)s contains JavaScript. Documents with active content are not accepted."
-)
-LAUNCH = N_(
-    "The file %(name)s contains a Launch action, which starts programs. Documents with active "
-    "content are not accepted."
-)
-AUTOMATIC_ACTION = N_(
-    "The file %(name)s runs the action %(action)s by itself when it is opened or viewed. Only a "
-    "jump to a page is allowed."
-)
-CLICK_ACTION = N_(
-    "The file %(name)s contains a link or button with the action %(action)s, which is not accepted."
-)
-XFA_FORM = N_(
-    "The file %(name)s contains an XFA form. Please send it as a plain PDF (printed or flattened)."
-)
-EMBEDDED_FILES = N_(
-    "The file %(name)s contains embedded files (attachments). Please send each document as a "
-    "file of its own."
-)
-MULTIMEDIA = N_(
-    "The file %(name)s contains multimedia or 3D content, which can run code. Documents with "
-    "active content are not accepted."
-)
 
 # Table 201 of ISO 32000-2: the action types. A dictionary whose /S is one of them is an action.
 _ACTIONS = frozenset(
@@ -110,14 +81,6 @@ _SUSPECT = re.compile(
 )
 _OBJ_START = re.compile(rb"\d+\s+\d+\s+obj\b")
 _OBJ_END = re.compile(rb"\bendobj\b")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Why a file is refused: an English message (a msgid) and its parameters, less the name."""
-
-    message: str
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 def inspect_pdf(data: bytes, max_pages: int) -> Finding | None:

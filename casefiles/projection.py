@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 import functools
 import hashlib
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,18 +73,21 @@ class Table:
     def covered(self) -> tuple[str, ...]:
         return tuple(name for name, c in self.columns.items() if isinstance(c, Covered))
 
+    @functools.cached_property
+    def kinds(self) -> dict[str, str]:
+        """How each column of the record (key or covered) is compared."""
+        return {n: c.compare for n, c in self.columns.items() if not isinstance(c, Outside)}
+
+    @functools.cached_property
+    def plain(self) -> frozenset[str]:
+        """The columns of the record whose values are equal when they are equal as they come
+        (all but digests: a row holding the digest itself is not the text it digests)."""
+        return frozenset(n for n, kind in self.kinds.items() if kind != "digest")
+
 
 def outside(reason: str, *names: str) -> dict[str, Column]:
     """Columns that share one reason for being outside the record."""
     return dict.fromkeys(names, Outside(reason))
-
-
-@dataclass
-class Derived:
-    """A column's value as the record says it, and the entry that says so."""
-
-    value: Any
-    entry: str
 
 
 RowKey = tuple[str, ...]
@@ -91,14 +95,24 @@ RowKey = tuple[str, ...]
 
 @dataclass
 class Expected:
-    """The rows a record says exist, table by table, by key (the key's values as text)."""
+    """The rows a record says exist, table by table, by key (the key's values as text): their
+    values, and for each value the entry that says so (`source`)."""
 
-    tables: dict[str, dict[RowKey, dict[str, Derived]]] = field(default_factory=dict)
+    tables: dict[str, dict[RowKey, dict[str, Any]]] = field(default_factory=dict)
+    # Kept apart from the values, as plain dicts of text: an object per value was a good part
+    # of what deriving the rows of thousands of case files cost (issue #8).
+    sources: dict[tuple[str, RowKey], dict[str, str]] = field(default_factory=dict)
 
     def put(self, table: str, key: RowKey, entry: str, values: Mapping[str, Any]) -> None:
         """The row `key` exists with these values (a row the entry creates or changes)."""
-        row = self.tables.setdefault(table, {}).setdefault(key, {})
-        row.update({name: Derived(value, entry) for name, value in values.items()})
+        rows = self.tables.setdefault(table, {})
+        row = rows.get(key)
+        if row is None:
+            rows[key] = dict(values)
+            self.sources[table, key] = dict.fromkeys(values, entry)
+        else:
+            row.update(values)
+            self.sources[table, key].update(dict.fromkeys(values, entry))
 
     def change(self, table: str, key: RowKey, entry: str, values: Mapping[str, Any]) -> None:
         """A later entry changes a row an earlier one created (none: nothing to change)."""
@@ -108,16 +122,23 @@ class Expected:
     def complete(self, table: str, key: RowKey, entry: str, values: Mapping[str, Any]) -> None:
         """A `record.completed` entry: values the record lacked, never a value it held."""
         row = self.tables.get(table, {}).get(key)
+        if row is None:
+            return
         for name, value in values.items():
-            if row is not None and name in row and row[name].value is NOT_RECORDED:
-                row[name] = Derived(value, entry)
+            if name in row and row[name] is NOT_RECORDED:
+                row[name] = value
+                self.sources[table, key][name] = entry
+
+    def source(self, table: str, key: RowKey, column: str) -> str:
+        """The entry that says what the column of the row is."""
+        return self.sources[table, key][column]
 
     def missing(self) -> Iterable[tuple[str, RowKey, str]]:
         """(table, key, column) of every value the record does not hold."""
         for table, rows in self.tables.items():
             for key, row in rows.items():
-                for name, derived in row.items():
-                    if derived.value is NOT_RECORDED:
+                for name, value in row.items():
+                    if value is NOT_RECORDED:
                         yield table, key, name
 
 
@@ -137,6 +158,26 @@ def normal(kind: str, value: Any, *, from_row: bool) -> Any:
     if kind == "enum":
         return value.value if isinstance(value, enum.Enum) else str(value)
     return value
+
+
+def _same(kind: str, actual: Any, value: Any) -> bool:
+    """A quick test, true only where `normal` makes the row's value and the record's equal;
+    else they are normalised and compared (most values are equal as they come, or a UUID and
+    its text, or a time and its ISO text)."""
+    if kind == "digest":
+        return False
+    if actual == value:
+        return True
+    if kind == "uuid":
+        return isinstance(actual, uuid.UUID) and str(actual) == value
+    if kind == "time" and isinstance(value, str) and isinstance(actual, dt.datetime):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        # Aware times are equal when they name the same instant, as `normal` compares them.
+        return moment.tzinfo is not None and actual.tzinfo is not None and moment == actual
+    return False
 
 
 def as_record(kind: str, value: Any) -> Any:
@@ -174,8 +215,12 @@ class Comparison:
         """Compare the table's rows of this record with the rows the record says exist."""
         spec = self.tables[name]
         wanted = expected.tables.get(name, {})
+        if wanted.keys() == actual.keys():  # as nearly always: no row missing, none extra
+            for key, values in wanted.items():
+                self._row(name, spec, key, values, actual[key], expected)
+            return
         for key in wanted.keys() & actual.keys():
-            self._row(name, spec, key, wanted[key], actual[key])
+            self._row(name, spec, key, wanted[key], actual[key], expected)
         missing = [k for k in wanted if k not in actual]
         extra = [k for k in actual if k not in wanted]
         for key in list(extra):
@@ -192,7 +237,7 @@ class Comparison:
                 missing.remove(partner)
                 extra.remove(key)
         for key in missing:
-            self._missing(name, spec, key, wanted[key])
+            self._missing(name, spec, key, wanted[key], expected)
         for key in extra:
             self._problem(
                 name,
@@ -206,27 +251,36 @@ class Comparison:
         name: str,
         spec: Table,
         key: RowKey,
-        wanted: Mapping[str, Derived],
+        wanted: Mapping[str, Any],
         row: Mapping[str, Any],
+        expected: Expected,
     ) -> None:
-        for column, derived in wanted.items():
-            declared = spec.columns[column]
-            assert not isinstance(declared, Outside), (name, column)
-            if derived.value is NOT_RECORDED:
+        kinds, plain = spec.kinds, spec.plain
+        for column, value in wanted.items():
+            actual = row[column]
+            if column in plain and actual == value:  # most values: nothing to normalise
+                continue
+            kind = kinds.get(column)
+            assert kind is not None, (name, column)  # never derived: a column outside
+            if value is NOT_RECORDED:
                 self.uncovered.append(_problem(name, key, column, NOT_COVERED))
                 continue
-            ours = normal(declared.compare, row[column], from_row=True)
-            theirs = normal(declared.compare, derived.value, from_row=False)
+            if _same(kind, actual, value):
+                continue
+            ours = normal(kind, actual, from_row=True)
+            theirs = normal(kind, value, from_row=False)
             if ours != theirs:
                 self._problem(
                     name,
                     key,
                     column,
                     f"the row has {_shown(ours)}, the "
-                    f"{self.record} {_shown(theirs)} ({derived.entry})",
+                    f"{self.record} {_shown(theirs)} ({expected.source(name, key, column)})",
                 )
 
-    def _missing(self, name: str, spec: Table, key: RowKey, wanted: Mapping[str, Derived]) -> None:
+    def _missing(
+        self, name: str, spec: Table, key: RowKey, wanted: Mapping[str, Any], expected: Expected
+    ) -> None:
         row = self.lookup(name, key)
         if row is None:
             column = "/".join(spec.key)
@@ -238,7 +292,7 @@ class Comparison:
             )
             return
         before = len(self.problems)
-        self._row(name, spec, key, wanted, row)
+        self._row(name, spec, key, wanted, row, expected)
         if len(self.problems) == before:  # moved without a column the record names
             self._problem(
                 name, key, spec.scope or spec.key[0], f"the row is not in this {self.record}'s rows"

@@ -7,15 +7,20 @@ import hmac
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 
-from sqlalchemy import Table, select
-from sqlalchemy.orm import Session, joinedload
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import Table as SqlTable
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from casefiles.batch_read import IdBatch, among, driver_columns, fetch_all
 from casefiles.journal import GENESIS, compute_hash, entries, keyring_of
 from casefiles.models import CaseFile, Document, DocumentVersion, JournalEntry
-from signing import verify as verify_signature
-from storage.blobs import objects_of
+from signing import Keyring
+from storage.blobs import Blob, objects_of
 from storage.encryption import TamperedObject
 
 
@@ -51,22 +56,26 @@ class CaseReport:
 Findings = tuple[list[Problem], list[Problem]]
 RowCheck = Callable[[CaseFile, Sequence[JournalEntry]], Findings]
 Projection = Callable[[Session, Sequence[uuid.UUID]], RowCheck]
-_BATCH = 200  # case files whose rows a projection loads together
+_BATCH = 1000  # case files whose rows are read together (memory against round trips)
 
 
 def verify_case(
     session: Session,
     case: CaseFile,
     rows: RowCheck | None = None,
-    loaded: tuple[list[JournalEntry], list[DocumentVersion]] | None = None,
+    loaded: tuple[Sequence[JournalEntry], Sequence[StoredVersion]] | None = None,
+    keys: SealKeys | None = None,
 ) -> CaseReport:
     """Check one case file's journal and every stored document version (and, given `rows`,
     every row against its journal). `loaded`: its journal and versions, when the caller read
     them for a batch of case files (verify_cases), else they are read here."""
     report = CaseReport(case_id=case.id, reference=case.reference)
-    journal, versions = loaded if loaded is not None else (entries(session, case), None)
-    recorded_digests = _check_journal(session, case, journal, report)
-    _check_documents(session, case, report, recorded_digests, versions)
+    if loaded is None:
+        loaded = (entries(session, case), stored_versions(session, [case.id]).get(case.id, []))
+    journal, versions = loaded
+    keys = keys if keys is not None else SealKeys(keyring_of(session))
+    recorded_digests = _check_journal(case, journal, report, keys)
+    _check_documents(session, report, recorded_digests, versions)
     if rows is not None:
         problems, uncovered = rows(case, journal)
         report.problems += problems
@@ -74,10 +83,43 @@ def verify_case(
     return report
 
 
+class SealKeys:
+    """The seals' public keys by key id, each parsed from its certificate once per run: the
+    checks of thousands of entries signed by one seal otherwise spent a good part of their time
+    finding and parsing the key again (issue #8)."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._keys: dict[str, ec.EllipticCurvePublicKey | None] = {}
+
+    def verify(self, key_id: str, entry_hash: str, signature: bytes) -> bool:
+        """Whether `signature` is the seal `key_id`'s over the entry hash (hex)."""
+        try:
+            key = self._keys[key_id]
+        except KeyError:
+            key = self._keys[key_id] = self._public_key(key_id)
+        if key is None:
+            return False
+        try:
+            key.verify(signature, bytes.fromhex(entry_hash), _ECDSA_SHA256)
+        except (InvalidSignature, ValueError):  # ValueError: malformed DER or hash
+            return False
+        return True
+
+    def _public_key(self, key_id: str) -> ec.EllipticCurvePublicKey | None:
+        try:
+            key = self._keyring.certificate(key_id).public_key()
+        except (KeyError, ValueError):  # not a seal of this keyring
+            return None
+        return key if isinstance(key, ec.EllipticCurvePublicKey) else None
+
+
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+
+
 def _check_journal(
-    session: Session, case: CaseFile, journal: list[JournalEntry], report: CaseReport
+    case: CaseFile, journal: Sequence[JournalEntry], report: CaseReport, keys: SealKeys
 ) -> dict[str, tuple[str, int | None]]:
-    keyring = keyring_of(session)
     report.entries = len(journal)
     previous = GENESIS
     digests: dict[str, tuple[str, int | None]] = {}
@@ -91,12 +133,7 @@ def _check_journal(
             report.problems.append(Problem(item, "does not follow the previous entry's hash"))
         if not hmac.compare_digest(compute_hash(entry), entry.entry_hash):
             report.problems.append(Problem(item, "content does not match its hash (altered)"))
-        try:
-            cert = keyring.certificate(entry.key_id)
-            signed = verify_signature(cert, bytes.fromhex(entry.entry_hash), entry.signature)
-        except (KeyError, ValueError):
-            signed = False
-        if not signed:
+        if not keys.verify(entry.key_id, entry.entry_hash, entry.signature):
             report.problems.append(Problem(item, "signature is not valid"))
         previous = entry.entry_hash
         if entry.action == "document.added":
@@ -131,32 +168,64 @@ def _check_journal(
     return digests
 
 
+class StoredVersion(Protocol):
+    """A document version with its blob's columns, as `stored_versions` reads it."""
+
+    id: uuid.UUID
+    filename: str
+    number: int
+    blob_id: uuid.UUID
+    key: str
+    wrapped_key: bytes
+    size: int
+    sha256: str
+
+
+def stored_versions(
+    session: Session, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[StoredVersion]]:
+    """The document versions of these case files with their blobs, one query."""
+    versions = cast(SqlTable, DocumentVersion.__table__)
+    documents, blobs = cast(SqlTable, Document.__table__), cast(SqlTable, Blob.__table__)
+    stmt = (
+        select(
+            versions.c.id,
+            versions.c.filename,
+            versions.c.number,
+            versions.c.blob_id,
+            blobs.c.key,
+            blobs.c.wrapped_key,
+            blobs.c.size,
+            blobs.c.sha256,
+            documents.c.case_id,
+        )
+        .select_from(versions.join(documents).join(blobs))
+        .where(among(session, documents.c.case_id, case_ids))
+        .order_by(documents.c.case_id, versions.c.document_id, versions.c.number)
+    )
+    found: dict[uuid.UUID, list[StoredVersion]] = {}
+    for row in fetch_all(session, stmt):
+        found.setdefault(row.case_id, []).append(cast(StoredVersion, row))
+    return found
+
+
 def _check_documents(
     session: Session,
-    case: CaseFile,
     report: CaseReport,
     recorded: dict[str, tuple[str, int | None]],
-    versions: Sequence[DocumentVersion] | None = None,
+    versions: Sequence[StoredVersion],
 ) -> None:
     objects = objects_of(session)
-    if versions is None:
-        versions = session.scalars(
-            select(DocumentVersion)
-            .join(Document)
-            .where(Document.case_id == case.id)
-            .options(joinedload(DocumentVersion.blob))
-        ).all()
     report.documents = len(versions)
     for version in versions:
         item = f"document {version.filename} (version {version.number}, {version.id})"
-        blob = version.blob
         try:
-            stored: tuple[int, str] | None = objects.digest(blob.key, blob.wrapped_key)
+            stored: tuple[int, str] | None = objects.digest(version.key, version.wrapped_key)
         except FileNotFoundError:
-            report.problems.append(Problem(item, f"stored object {blob.key} is missing"))
+            report.problems.append(Problem(item, f"stored object {version.key} is missing"))
             stored = None
         except TamperedObject as exc:
-            report.problems.append(Problem(item, f"stored object {blob.key} is altered: {exc}"))
+            report.problems.append(Problem(item, f"stored object {version.key} is altered: {exc}"))
             stored = None
         journal = recorded.get(str(version.id))
         if journal is None:
@@ -169,15 +238,15 @@ def _check_documents(
                     "id",
                 )
             )
-        else:
+        elif journal != (version.sha256, version.size):
             report.problems += _blob_problems(item, version, stored, journal)
-        if stored is not None and stored != (blob.size, blob.sha256):
+        if stored is not None and stored != (version.size, version.sha256):
             report.problems.append(Problem(item, "stored bytes do not match the recorded digest"))
 
 
 def _blob_problems(
     item: str,
-    version: DocumentVersion,
+    version: StoredVersion,
     stored: tuple[int, str] | None,
     journal: tuple[str, int | None],
 ) -> list[Problem]:
@@ -186,20 +255,19 @@ def _blob_problems(
     A blob row that agrees with its own stored bytes but not with the journal is another
     document's: then the version's `blob_id` was changed, not the blob.
     """
-    blob = version.blob
     problems = []
     checks = (
-        ("sha256", "digest", journal[0], blob.sha256),
-        ("size", "size", journal[1], blob.size),
+        ("sha256", "digest", journal[0], version.sha256),
+        ("size", "size", journal[1], version.size),
     )
     for column, name, recorded, actual in checks:
         if recorded == actual:
             continue
-        if stored == (blob.size, blob.sha256):
+        if stored == (version.size, version.sha256):
             where = ("document_versions", str(version.id), "blob_id")
             message = f"points to another stored object: its {name} differs from the journal's"
         else:
-            where = ("blobs", str(blob.id), column)
+            where = ("blobs", str(version.blob_id), column)
             message = f"the {name} differs from the one in the journal"
         problems.append(Problem(item, f"{message} ({' '.join(where)})", *where))
     return problems
@@ -218,36 +286,31 @@ def verify_cases(
     # Ids first, then a batch of case files at a time: the check streams objects and must not
     # hold all rows, but a few queries per case file cost more than the checks themselves (the
     # round trips dominated `portal verify`, issue #8). So the case files, their journals and
-    # their versions are read per batch, as the projection reads its rows.
+    # their versions are read per batch, as the projection reads its rows: as Core rows, which
+    # the checks and the projection (mailbox/derive.py) read by column name, standing in for
+    # the ORM classes (hence the casts).
     all_ids = session.scalars(stmt).all()
+    keys = SealKeys(keyring_of(session))
+    cases_table = cast(SqlTable, CaseFile.__table__)
+    journal_table = cast(SqlTable, JournalEntry.__table__)
     for start in range(0, len(all_ids), _BATCH):
-        batch = all_ids[start : start + _BATCH]
+        batch = IdBatch(all_ids[start : start + _BATCH])
         rows = projection(session, batch) if projection is not None else None
-        cases = {c.id: c for c in session.scalars(select(CaseFile).where(CaseFile.id.in_(batch)))}
-        # Core rows, not ORM objects: the checks and the projection (mailbox/derive.py) read
-        # only the columns, by name, and building thousands of tracked objects was a good part
-        # of the time. They stand in for JournalEntry, hence the cast.
-        journals: dict[uuid.UUID, list[JournalEntry]] = {case_id: [] for case_id in batch}
-        journal_table = cast(Table, JournalEntry.__table__)
+        stmt_cases = select(cases_table).where(among(session, cases_table.c.id, batch))
+        cases = {c.id: cast(CaseFile, c) for c in fetch_all(session, stmt_cases)}
+        # By the case files' ids as text, as the entries' `case_id` is read (`driver_columns`).
+        journals: dict[str, list[JournalEntry]] = {str(case_id): [] for case_id in batch}
         stmt_journal = (
-            select(journal_table)
-            .where(journal_table.c.case_id.in_(batch))
+            select(*driver_columns(session, journal_table, typed=True))
+            .where(among(session, journal_table.c.case_id, batch))
             .order_by(journal_table.c.case_id, journal_table.c.seq)
         )
-        for entry in session.execute(stmt_journal):
+        for entry in fetch_all(session, stmt_journal):
             journals[entry.case_id].append(cast(JournalEntry, entry))
-        versions: dict[uuid.UUID, list[DocumentVersion]] = {case_id: [] for case_id in batch}
-        stmt_versions = (
-            select(DocumentVersion, Document.case_id)
-            .join(Document)
-            .where(Document.case_id.in_(batch))
-            .options(joinedload(DocumentVersion.blob))
-        )
-        for version, case_id in session.execute(stmt_versions):
-            versions[case_id].append(version)
+        versions = stored_versions(session, batch)
         for case_id in batch:
             case = cases.get(case_id)
             if case is None:  # deleted since the ids were read
                 continue
-            yield verify_case(session, case, rows, (journals[case_id], versions[case_id]))
-        session.expunge_all()
+            loaded = (journals[str(case_id)], versions.get(case_id, []))
+            yield verify_case(session, case, rows, loaded, keys)

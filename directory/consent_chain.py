@@ -23,6 +23,7 @@ from directory.models import Consent, ConsentEntry, Party
 from signing import Keyring
 from signing.chain import GENESIS, ChainActor, sealed_row
 from storage.db import utcnow
+from storage.work import services_of
 
 OWNER = "party_id"  # the member of the hashed object that names whose chain it is
 COMPLETED = "record.completed"
@@ -30,7 +31,11 @@ _BATCH = 500
 
 
 def _keyring(session: Session) -> Keyring:
-    return session.info["keyring"]  # type: ignore[no-any-return]
+    """The portal's keyring, which the session's runtime services carry."""
+    keyring = services_of(session).keyring
+    if not isinstance(keyring, Keyring):
+        raise TypeError(f"the session carries a {type(keyring).__name__}, not a Keyring")
+    return keyring
 
 
 def lock_chain(session: Session, party_id: uuid.UUID) -> Party:

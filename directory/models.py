@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Enum,
     ForeignKey,
+    Integer,
     LargeBinary,
     String,
     UniqueConstraint,
@@ -45,6 +46,17 @@ class Role(enum.StrEnum):
     API_CLIENT = "api_client"  # never an account: the actor of a specialist application
 
 
+class Commune(Base):
+    """A political commune, keyed by its official BFS number (Federal Statistical Office),
+    which outlives renames; mergers retire numbers and the import brings the new ones."""
+
+    __tablename__ = "communes"
+
+    bfs: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(100))
+    canton: Mapped[str] = mapped_column(String(2), default="LU")
+
+
 class Party(Base):
     __tablename__ = "parties"
     __table_args__ = (
@@ -69,6 +81,13 @@ class Party(Base):
     # appends lock this row, and a deleted last entry is noticed.
     consent_head_seq: Mapped[int] = mapped_column(default=0, server_default="0")
     consent_head_hash: Mapped[str | None] = mapped_column(String(64))
+    # The address of residence; its commune decides which offices are responsible (routing.py).
+    street: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    town: Mapped[str | None] = mapped_column(String(100))
+    bfs: Mapped[int | None] = mapped_column(ForeignKey("communes.bfs"), index=True)
+
+    commune: Mapped[Commune | None] = relationship()
 
 
 class Authority(Base):
@@ -85,6 +104,27 @@ class Authority(Base):
     # Where the authority's seal key is: "file:/path/slug" or "pkcs11:token=…;object=…".
     seal_ref: Mapped[str | None] = mapped_column(String(300))
     seal_certificate: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # What a Swiss QR-bill names as creditor: the QR-IBAN (IID 30000-31999) and the address.
+    qr_iban: Mapped[str | None] = mapped_column(String(34))
+    street: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    town: Mapped[str | None] = mapped_column(String(100))
+
+
+class Responsibility(Base):
+    """Which authority does a task (as service declarations name it, e.g. "einwohnerdienste")
+    for a commune. A regional office is simply responsible in several communes."""
+
+    __tablename__ = "responsibilities"
+    __table_args__ = (UniqueConstraint("bfs", "task"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    bfs: Mapped[int] = mapped_column(ForeignKey("communes.bfs"))
+    task: Mapped[str] = mapped_column(String(64))
+    authority_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("authorities.id"), index=True)
+
+    commune: Mapped[Commune] = relationship()
+    authority: Mapped[Authority] = relationship()
 
 
 class Consent(Base):

@@ -7,6 +7,7 @@ reports it as not covered until a `record.completed` entry (`portal journal comp
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,9 @@ def _case_opened(out: Expected, case: str, e: Entry, src: str) -> None:
         "status": "open",
         "external_ref": p.get("external_ref"),
         "created_at": _the(p, "created_at"),
+        # Set by case.ordered for a case file a resident ordered (catalogue/ordering.py).
+        "case_type": None,
+        "case_type_version": None,
     }
     out.put("case_files", (case,), src, values)
     for party in parties:
@@ -195,6 +199,110 @@ def _reply_handled(out: Expected, case: str, e: Entry, src: str) -> None:
     out.change("messages", (p["message_id"],), src, values)
 
 
+def _case_ordered(out: Expected, case: str, e: Entry, src: str) -> None:
+    # The order: the case type, and the resident's order as a message with its documents.
+    p = e.payload
+    values = {"case_type": p["service"], "case_type_version": p["version"]}
+    out.change("case_files", (case,), src, values)
+    message = {
+        "case_id": case,
+        "direction": "inbound",
+        "sender_authority_id": p["authority"]["id"],
+        "sender_party_id": p["sender_party"]["id"],
+        "in_reply_to_id": None,
+        "kind": "order",
+        "subject": p["subject"],
+        "body": hashlib.sha256(p["text"].encode()).hexdigest(),
+        "created_at": p["created_at"],
+        "created_by": e.actor_label,
+        "handled_at": None,
+        "handled_by": None,
+    }
+    out.put("messages", (p["message_id"],), src, message)
+    _documents(out, p["message_id"], p["documents"], src)
+    # Who takes part, and each step's first state (catalogue/ordering.py).
+    for authority in p.get("authorities", []):
+        out.put("case_authorities", (case, authority["id"]), src, {"role": authority["role"]})
+    for step in p.get("steps", []):
+        values = {
+            "case_id": case,
+            "step_id": step["step"],
+            "position": step["position"],
+            "authority_id": step["authority"],
+            "status": step["status"],
+            "claimed_by": None,
+            "opened_at": step["opened_at"],
+            "due_at": None,
+            "finished_at": step["finished_at"],
+            "outcome": None,
+            "note": None,
+        }
+        out.put("steps", (step["id"],), src, values)
+
+
+def _step(out: Expected, case: str, e: Entry, src: str) -> None:
+    # Every step.* entry holds the step's row as it is afterwards (catalogue/steps.py `facts`).
+    s = e.payload["step"]
+    values = {
+        "case_id": case,
+        "step_id": s["step"],
+        "position": s["position"],
+        "authority_id": s["authority"],
+        **{name: s[name] for name in _STEP_FACTS},
+    }
+    out.change("steps", (s["id"],), src, values)
+    if e.action in ("step.opened", "step.forwarded") and s["authority"] is not None:
+        # The authority the step is now at takes part (catalogue.steps.take_part), once.
+        key = (case, s["authority"])
+        if key not in out.tables.get("case_authorities", {}):
+            out.put("case_authorities", key, src, {"role": "step"})
+
+
+_STEP_FACTS = ("status", "claimed_by", "opened_at", "due_at", "finished_at", "outcome", "note")
+_STEP_ACTIONS = (
+    "claimed",
+    "released",
+    "done",
+    "decided",
+    "rejected",
+    "skipped",
+    "forwarded",
+    "opened",
+    "information_requested",
+    "information_answered",
+    "reminded",
+    "expired",
+    "reopened",
+)
+
+
+def _fee(out: Expected, case: str, e: Entry, src: str) -> None:
+    # fee.billed and fee.paid hold the fee's row as it is afterwards (catalogue/fees.py `facts`);
+    # the amount is recorded in francs as text, the row keeps Rappen.
+    f = e.payload["fee"]
+    values = {
+        "case_id": case,
+        "authority_id": f["authority"],
+        "step_id": f["step"],
+        "amount_rappen": int(decimal.Decimal(f["amount"]) * 100),
+        **{name: f[name] for name in _FEE_FACTS},
+    }
+    out.put("fees", (f["id"],), src, values)
+
+
+_FEE_FACTS = (
+    "currency",
+    "due",
+    "reason",
+    "account",
+    "reference",
+    "status",
+    "billed_at",
+    "paid_at",
+    "paid_by",
+)
+
+
 def _completed(out: Expected, case: str, e: Entry, src: str) -> None:
     for row in e.payload.get("rows", []):
         out.complete(row["table"], tuple(row["key"]), src, row["values"])
@@ -211,7 +319,11 @@ _CASE_RULES: dict[str, Rule] = {
     "receipt.issued": _receipt_issued,
     "reply.received": _reply_received,
     "reply.handled": _reply_handled,
+    "case.ordered": _case_ordered,
     COMPLETED: _completed,
+    **{f"step.{what}": _step for what in _STEP_ACTIONS},
+    "fee.billed": _fee,
+    "fee.paid": _fee,
 }
 
 
@@ -226,7 +338,7 @@ def derive_case(case_id: uuid.UUID, journal: Sequence[Entry]) -> Expected:
     return out
 
 
-def derive_consents(party_id: uuid.UUID, chain: Sequence[Entry]) -> Expected:
+def derive_consents(party_id: uuid.UUID | str, chain: Sequence[Entry]) -> Expected:
     """The consent rows of a party as its consent chain says they are."""
     out = Expected()
     party = str(party_id)

@@ -22,6 +22,8 @@ EVENT_TYPES = (
     "delivery.deemed_delivered",
     "delivery.withdrawn",
     "case.reply_received",
+    "case.ordered",
+    "step.assigned",  # catalogue/steps.py: a step is in the authority's queue
 )
 
 

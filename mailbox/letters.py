@@ -14,6 +14,7 @@ from typing import Any
 from casefiles.documents import CheckedFile
 from casefiles.errors import InvalidInput
 from directory.actors import Actor
+from directory.identifiers import N_
 from directory.models import Authority, Party
 from mailbox.deadlines import deemed_delivery_at
 from mailbox.models import DeliveryStatus, MessageKind
@@ -36,9 +37,10 @@ class RecipientNotReachable(InvalidInput):
     code = "recipient_not_reachable"
 
     def __init__(self) -> None:
+        # N_: raised through this subclass, the message is not where extraction looks for one.
         super().__init__(
             "recipient",
-            "This recipient does not receive electronic deliveries. Please send it on paper.",
+            N_("This recipient does not receive electronic deliveries. Please send it on paper."),
         )
 
 

@@ -16,13 +16,12 @@ import datetime as dt
 import logging
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from directory.models import Account, LoginFailures
-from mailbox.notifications import PORTAL_NAME, ZURICH, send_mail
+from mailbox.notifications import PORTAL_NAME, ZURICH, MailSettings, mail_settings, send_mail
 from storage.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,10 @@ def send_login_warning(session: Session, login_hash: str) -> None:
         return
     account = session.get(Account, row.account_id) if row.account_id else None
     address = owner_address(account) if account else None
-    settings: dict[str, Any] = session.info.get("settings") or {}
+    settings = mail_settings(session)
     if account is not None and address:
         message = compose_login_warning(account, address, row, settings)
-        smtp_url = settings.get("smtp_url")
+        smtp_url = settings.smtp_url
         if smtp_url:
             send_mail(smtp_url, message)  # errors propagate: rq retries, recovery finds it
         else:
@@ -74,11 +73,11 @@ def lost_warnings(
 
 
 def compose_login_warning(
-    account: Account, address: str, row: LoginFailures, settings: dict[str, Any]
+    account: Account, address: str, row: LoginFailures, settings: MailSettings
 ) -> EmailMessage:
     """The German plain-text warning: how many failures, since the account is not locked."""
-    mail_from = settings.get("mail_from") or f"{PORTAL_NAME} <no-reply@portal.lu.ch>"
-    base_url = (settings.get("base_url") or "").rstrip("/")
+    mail_from = settings.mail_from or f"{PORTAL_NAME} <no-reply@portal.lu.ch>"
+    base_url = settings.base_url.rstrip("/")
     last = row.last_failure_at.astimezone(ZURICH).strftime("%d.%m.%Y %H:%M")
     lines = [
         f"Guten Tag {account.display_name}",

@@ -22,7 +22,7 @@ import ssl
 import uuid
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any
+from typing import Protocol, runtime_checkable
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from directory.models import Party
 from mailbox.models import Delivery, DeliveryStatus
 from storage.db import utcnow
+from storage.work import services_of
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,28 @@ SMTP_TIMEOUT = 10  # seconds, per connect and per command
 NOTICE_WINDOW_DAYS = 7  # recovery resends notices this long; later ones would be news of the past
 ZURICH = ZoneInfo("Europe/Zurich")
 PORTAL_NAME = "Einwohnerportal Luzern"
+
+
+@runtime_checkable
+class MailSettings(Protocol):
+    """What notices read of the portal's configuration (`app.config.Config` has it)."""
+
+    @property
+    def base_url(self) -> str: ...  # the portal's address, for the links in a notice
+
+    @property
+    def smtp_url(self) -> str | None: ...  # None: no mail relay, the log is the outbox
+
+    @property
+    def mail_from(self) -> str: ...
+
+
+def mail_settings(session: Session) -> MailSettings:
+    """The mail settings that the session's runtime services carry."""
+    settings = services_of(session).settings
+    if not isinstance(settings, MailSettings):
+        raise TypeError(f"the session carries {type(settings).__name__}, not MailSettings")
+    return settings
 
 
 def send_delivery_notice(session: Session, delivery_id: uuid.UUID) -> None:
@@ -51,9 +74,9 @@ def send_delivery_notice(session: Session, delivery_id: uuid.UUID) -> None:
         return  # opened, withdrawn or deemed already, or nobody to write to
     if delivery.deemed_due_at is not None and delivery.deemed_due_at <= utcnow():
         return  # past its pick-up time (the sweep has not caught up): a notice would mislead
-    settings: dict[str, Any] = session.info.get("settings") or {}
+    settings = mail_settings(session)
     notice = compose_notice(delivery, settings)
-    smtp_url = settings.get("smtp_url")
+    smtp_url = settings.smtp_url
     if smtp_url:
         # Errors propagate: rq retries the job with backoff, the in-process runner logs it and
         # recovery (`pending_notices`) finds the delivery again.
@@ -90,12 +113,12 @@ def pending_notices(session: Session, now: dt.datetime | None = None) -> list[uu
     )
 
 
-def compose_notice(delivery: Delivery, settings: dict[str, Any]) -> EmailMessage:
+def compose_notice(delivery: Delivery, settings: MailSettings) -> EmailMessage:
     """The German plain-text notice for a delivery: sender, pick-up deadline, link."""
-    mail_from = settings.get("mail_from") or f"{PORTAL_NAME} <no-reply@portal.lu.ch>"
-    base_url = (settings.get("base_url") or "").rstrip("/")
+    mail_from = settings.mail_from or f"{PORTAL_NAME} <no-reply@portal.lu.ch>"
+    base_url = settings.base_url.rstrip("/")
     recipient = delivery.recipient
-    authority = delivery.message.sender.name
+    authority = delivery.message.authority.name
     link = f"{base_url}/messages/{delivery.id}"
 
     lines = [

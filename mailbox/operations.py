@@ -90,7 +90,7 @@ def deliver(
     versions = [add_document(session, actor, case, f, signatures=sigs) for f, sigs in prepared]
     now = utcnow()
     message_row = message_values(case.id, authority, actor, kind, subject, body, now)
-    message = Message(**message_row)
+    message = Message.of_columns(message_row)
     session.add(message)
     session.flush()
     session.add_all(

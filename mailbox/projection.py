@@ -50,8 +50,76 @@ TABLES: dict[str, Table] = {
                 "the last entry's seq (casefiles/verify.py, with the chain)", "int"
             ),
             "head_hash": Covered("the last entry's entry_hash (casefiles/verify.py)"),
+            "case_type": Covered("case.ordered service; none from case.opened on"),
+            "case_type_version": Covered("case.ordered version; none from case.opened on", "int"),
         },
         scope="id",
+    ),
+    # Who takes part and the steps of an ordered service: case.ordered (authorities[], steps[])
+    # and the step lifecycle's entries (catalogue/steps.py), each holding the step's row.
+    "case_authorities": Table(
+        {
+            "case_id": Key("the journal's case_id"),
+            "authority_id": Key(
+                "case.ordered authorities[].id; step.opened / step.forwarded step.authority"
+            ),
+            "role": Covered("case.ordered authorities[].role; step for a later one"),
+        },
+        scope="case_id",
+    ),
+    "steps": Table(
+        {
+            "id": Key("case.ordered steps[].id; step.* step.id"),
+            "case_id": Covered("the case file whose journal holds the step", "uuid"),
+            "step_id": Covered("case.ordered steps[].step; step.* step.step"),
+            "position": Covered("case.ordered steps[].position; step.* step.position", "int"),
+            "authority_id": Covered(
+                "case.ordered steps[].authority; step.* step.authority (a forward moves it)",
+                "uuid",
+            ),
+            "status": Covered("case.ordered steps[].status; the last step.* step.status", "enum"),
+            "claimed_by": Covered("the last step.* step.claimed_by; none at ordering", "uuid"),
+            "opened_at": Covered("case.ordered steps[].opened_at; step.* step.opened_at", "time"),
+            "due_at": Covered("the last step.* step.due_at; none at ordering", "time"),
+            "finished_at": Covered(
+                "case.ordered steps[].finished_at; step.* step.finished_at", "time"
+            ),
+            "outcome": Covered("the last step.* step.outcome; none at ordering"),
+            "note": Covered("the last step.* step.note; none at ordering"),
+        },
+        scope="case_id",
+    ),
+    "service_versions": Table(
+        outside(
+            "the catalogue's declarations as ordered (reference data): a case file's "
+            "case.ordered entry fixes the declaration by its digest (SHA-256 of its canonical "
+            "JSON), so a changed row no longer matches the digest the journal holds",
+            "id",
+            "service_id",
+            "version",
+            "digest",
+            "declaration",
+            "created_at",
+        )
+    ),
+    "fees": Table(
+        {
+            "id": Key("fee.billed / fee.paid fee.id"),
+            "case_id": Covered("the case file whose journal holds the fee", "uuid"),
+            "authority_id": Covered("fee.* fee.authority (the billing office)", "uuid"),
+            "step_id": Covered("fee.* fee.step", "uuid"),
+            "amount_rappen": Covered("fee.* fee.amount (francs as text, × 100)", "int"),
+            "currency": Covered("fee.* fee.currency"),
+            "due": Covered("fee.* fee.due (before / with_decision)"),
+            "reason": Covered("fee.* fee.reason"),
+            "account": Covered("fee.* fee.account (the QR-IBAN on the bill)"),
+            "reference": Covered("fee.* fee.reference (the QR or creditor reference)"),
+            "status": Covered("the last fee.* fee.status", "enum"),
+            "billed_at": Covered("fee.* fee.billed_at", "time"),
+            "paid_at": Covered("fee.paid fee.paid_at", "time"),
+            "paid_by": Covered("fee.paid fee.paid_by (the clerk's account)", "uuid"),
+        },
+        scope="case_id",
     ),
     "case_parties": Table(
         {
@@ -104,17 +172,25 @@ TABLES: dict[str, Table] = {
     ),
     "messages": Table(
         {
-            "id": Key("delivery.accepted / reply.received message_id"),
+            "id": Key("delivery.accepted / reply.received / case.ordered message_id"),
             "case_id": Covered("the case file whose journal holds the message", "uuid"),
-            "direction": Covered("outbound: delivery.accepted; inbound: reply.received", "enum"),
-            "sender_authority_id": Covered(
-                "delivery.accepted sender.id; reply.received authority.id", "uuid"
+            "direction": Covered(
+                "outbound: delivery.accepted; inbound: reply.received, case.ordered", "enum"
             ),
-            "sender_party_id": Covered("reply.received sender_party.id; none outbound", "uuid"),
+            "sender_authority_id": Covered(
+                "delivery.accepted sender.id; reply.received, case.ordered authority.id", "uuid"
+            ),
+            "sender_party_id": Covered(
+                "reply.received, case.ordered sender_party.id; none outbound", "uuid"
+            ),
             "in_reply_to_id": Covered("reply.received in_reply_to; none outbound", "uuid"),
-            "kind": Covered("delivery.accepted kind; reply for reply.received", "enum"),
+            "kind": Covered(
+                "delivery.accepted kind; reply for reply.received; order for case.ordered", "enum"
+            ),
             "subject": Covered("delivery.accepted subject; reply.received subject"),
-            "body": Covered("delivery.accepted body_sha256; reply.received text", "digest"),
+            "body": Covered(
+                "delivery.accepted body_sha256; reply.received, case.ordered text", "digest"
+            ),
             "created_at": Covered("delivery.accepted / reply.received created_at", "time"),
             "created_by": Covered("delivery.accepted / reply.received: the entry's actor label"),
             "handled_at": Covered("reply.handled handled_at; none before", "time"),
@@ -124,8 +200,8 @@ TABLES: dict[str, Table] = {
     ),
     "message_documents": Table(
         {
-            "message_id": Key("delivery.accepted / reply.received message_id"),
-            "document_id": Key("delivery.accepted / reply.received documents[]"),
+            "message_id": Key("delivery.accepted / reply.received / case.ordered message_id"),
+            "document_id": Key("delivery.accepted / reply.received / case.ordered documents[]"),
             "position": Covered("the index in documents[]", "int"),
         },
         scope="message_id",
@@ -188,6 +264,10 @@ TABLES: dict[str, Table] = {
                 "uid",
                 "email",
                 "created_at",
+                "street",
+                "postcode",
+                "town",
+                "bfs",
             ),
             "consent_head_seq": Covered("the consent chain's last seq (with the chain)", "int"),
             "consent_head_hash": Covered("the consent chain's last entry_hash (with the chain)"),
@@ -260,7 +340,25 @@ TABLES: dict[str, Table] = {
                 "seal_ref",
                 "seal_certificate",
             ),
+            **outside(
+                _MASTER_DATA + "; a QR-bill printed on a fee decision is covered with its PDF",
+                "qr_iban",
+                "street",
+                "postcode",
+                "town",
+            ),
         }
+    ),
+    "communes": Table(outside(_MASTER_DATA, "bfs", "name", "canton")),
+    "responsibilities": Table(
+        outside(
+            "the routing table (master data, imported by `portal communes import`): it changes "
+            "when a commune reorganises; the authority a case file went to is in its entries",
+            "id",
+            "bfs",
+            "task",
+            "authority_id",
+        )
     ),
     "accounts": Table(
         {
@@ -374,5 +472,8 @@ CASE_TABLES = (
     "messages",
     "message_documents",
     "deliveries",
+    "case_authorities",
+    "steps",
+    "fees",
 )
 CONSENT_TABLES = ("delivery_consents",)

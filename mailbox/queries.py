@@ -42,11 +42,11 @@ def inbox(session: Session, actor: Actor, filters: InboxFilter | None = None) ->
         .join(Message)
         .where(Delivery.recipient_party_id == actor.party_id)
         .where(Delivery.status.not_in([DeliveryStatus.WITHDRAWN, DeliveryStatus.ACCEPTED]))
-        .options(selectinload(Delivery.message).selectinload(Message.sender))
+        .options(selectinload(Delivery.message).selectinload(Message.authority))
         .order_by(unopened_first, Delivery.available_at.desc())
     )
     if filters.authority_id:
-        stmt = stmt.where(Message.sender_authority_id == filters.authority_id)
+        stmt = stmt.where(Message.authority_id == filters.authority_id)
     if filters.kind:
         stmt = stmt.where(Message.kind == filters.kind)
     if filters.status:
@@ -59,7 +59,7 @@ def inbox_senders(session: Session, actor: Actor) -> list[tuple[uuid.UUID, str]]
     actor.require(Role.RESIDENT)
     stmt = (
         select(Authority.id, Authority.name)
-        .join(Message, Message.sender_authority_id == Authority.id)
+        .join(Message, Message.authority_id == Authority.id)
         .join(Delivery, Delivery.message_id == Message.id)
         .where(Delivery.recipient_party_id == actor.party_id)
         .distinct()
@@ -83,7 +83,7 @@ def _may_see(actor: Actor, delivery: Delivery) -> bool:
             DeliveryStatus.ACCEPTED,
         )
     if actor.role in (Role.CLERK, Role.API_CLIENT):
-        return delivery.message.sender_authority_id == actor.authority_id
+        return delivery.message.authority_id == actor.authority_id
     return False
 
 
@@ -95,7 +95,7 @@ def sent_deliveries(
     stmt = (
         select(Delivery)
         .join(Message)
-        .where(Message.sender_authority_id == actor.authority_id)
+        .where(Message.authority_id == actor.authority_id)
         .options(selectinload(Delivery.message), selectinload(Delivery.recipient))
         .order_by(Delivery.accepted_at.desc())
         .limit(limit)
@@ -201,7 +201,7 @@ def reply_queue(session: Session, actor: Actor, include_handled: bool = False) -
     stmt = (
         select(Message)
         .where(Message.direction == Direction.INBOUND)
-        .where(Message.sender_authority_id == actor.authority_id)
+        .where(Message.authority_id == actor.authority_id)
         .options(selectinload(Message.sender_party), selectinload(Message.case))
         .order_by(Message.created_at)
     )

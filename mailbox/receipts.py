@@ -25,7 +25,7 @@ def receipt_payload(delivery: Delivery) -> dict[str, Any]:
         "delivery_id": str(delivery.id),
         "message_id": str(message.id),
         "case_reference": message.case.reference,
-        "sender": {"id": str(message.sender.id), "name": message.sender.name},
+        "sender": {"id": str(message.authority.id), "name": message.authority.name},
         "recipient": {
             "id": str(delivery.recipient.id),
             "name": delivery.recipient.display_name,

@@ -39,13 +39,15 @@ def send_reply(
         raise InvalidInput("text", "Write a text or attach a document.")
     if len(text) > MAX_TEXT:
         raise InvalidInput("text", "The text is longer than 20000 characters.")
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: refused here, not a 500 at flush
+        raise InvalidInput("text", "This field contains characters that are not allowed.")
     original = None
     if in_reply_to is not None:
         original = session.get(Message, in_reply_to)
         if original is None or original.case_id != case.id:
             raise NotFound("message")
         delivery = original.delivery
-        if delivery is not None and not _may_reply(actor, delivery):
+        if delivery is not None and not may_reply(actor, delivery):
             raise InvalidInput("text", "This message does not take replies.")
     party = session.get_one(Party, actor.party_id)
     versions = [add_document(session, actor, case, f) for f in files]
@@ -53,7 +55,7 @@ def send_reply(
     message = Message(
         case_id=case.id,
         direction=Direction.INBOUND,
-        sender_authority_id=case.authority_id,
+        authority_id=case.authority_id,
         sender_party_id=party.id,
         in_reply_to_id=original.id if original else None,
         kind="reply",
@@ -94,7 +96,9 @@ def send_reply(
     return message
 
 
-def _may_reply(actor: Actor, delivery: Delivery) -> bool:
+def may_reply(actor: Actor, delivery: Delivery) -> bool:
+    """Whether the actor may answer this delivery: its recipient, once it is delivered (opened
+    or deemed delivered), if the authority allowed replies."""
     return (
         delivery.reply_allowed
         and delivery.recipient_party_id == actor.party_id
@@ -109,7 +113,7 @@ def mark_handled(session: Session, actor: Actor, message_id: uuid.UUID) -> Messa
     if (
         message is None
         or message.direction != Direction.INBOUND
-        or message.sender_authority_id != actor.authority_id
+        or message.authority_id != actor.authority_id
     ):
         raise NotFound("message")
     if message.handled_at is None:

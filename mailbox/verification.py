@@ -4,17 +4,19 @@ the consent chains, and `portal journal complete` for what was written before mi
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table as SqlTable
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, inspect, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 
+from casefiles.batch_read import IdBatch, among, as_text, driver_columns, fetch_all, row_dicts
 from casefiles.journal import entries, keyring_of, record
 from casefiles.models import CaseFile, CaseParty, Document, DocumentVersion, JournalEntry
 from casefiles.projection import (
@@ -35,9 +37,10 @@ from mailbox.derive import COMPLETED, derive_case, derive_consents
 from mailbox.models import Delivery, Message, MessageDocument
 from mailbox.projection import CASE_TABLES, TABLES
 from signing.chain import link_problems
+from storage.db import Base
 
 Rows = dict[str, dict[RowKey, Mapping[str, Any]]]  # table → key → the row's columns
-_BATCH = 500
+_BATCH = 1000  # parties whose chains are read together
 _COMPLETED_REASON = (
     "values the journal did not hold before migration 0009, as the rows held them when this "
     "entry was written"
@@ -55,14 +58,35 @@ _MODELS = (
     Consent,
 )
 _SQL_TABLES = {t.name: t for t in (cast(SqlTable, m.__table__) for m in _MODELS)}
+_CONSENT_ENTRIES = cast(SqlTable, ConsentEntry.__table__)
+
+
+# The case files' tables that the journal says something about: a table whose columns are all
+# outside the record has no row the journal could name (no key), so nothing to compare.
+_COMPARED = tuple(name for name in CASE_TABLES if TABLES[name].key)
 
 
 def _table(name: str) -> SqlTable:
-    return _SQL_TABLES[name]
+    found = _SQL_TABLES.get(name)
+    if found is None:
+        # The tables of packages above mailbox (catalogue's steps): by name from the metadata,
+        # without importing them (app/models.py has registered every model).
+        found = _SQL_TABLES[name] = Base.metadata.tables[name]
+    return found
 
 
 def _key(name: str, row: Mapping[str, Any]) -> RowKey:
     return tuple(str(row[k]) for k in TABLES[name].key)
+
+
+def _key_function(name: str) -> Callable[[Mapping[str, Any]], RowKey]:
+    """`_key` for the rows of one table, without looking up its key columns for each row."""
+    names = TABLES[name].key
+    if len(names) == 1:
+        (only,) = names
+        return lambda row: (str(row[only]),)
+    columns = operator.itemgetter(*names)
+    return lambda row: tuple(map(str, columns(row)))
 
 
 def _case_column(name: str) -> tuple[Any, FromClause]:
@@ -77,15 +101,19 @@ def _case_column(name: str) -> tuple[Any, FromClause]:
     return table.c.case_id, table
 
 
-def load_case_rows(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Rows]:
-    """The rows of these case files, table by table: one query per table."""
-    found: dict[uuid.UUID, Rows] = defaultdict(lambda: defaultdict(dict))
-    for name in CASE_TABLES:
+def load_case_rows(
+    session: Session, case_ids: Sequence[uuid.UUID], tables: Sequence[str] = CASE_TABLES
+) -> dict[str, Rows]:
+    """The rows of these case files (by their ids as text), table by table: one query per
+    table."""
+    found: dict[str, Rows] = defaultdict(lambda: defaultdict(dict))
+    for name in tables:
         column, joined = _case_column(name)
-        stmt = select(_table(name), column.label("_case")).select_from(joined)
-        for mapping in session.execute(stmt.where(column.in_(case_ids))).mappings():
-            row = dict(mapping)
-            found[row["_case"]][name][_key(name, row)] = row
+        columns = driver_columns(session, _table(name))
+        stmt = select(*columns, as_text(session, column).label("_case")).select_from(joined)
+        key = _key_function(name)
+        for row in row_dicts(session, stmt.where(among(session, column, case_ids))):
+            found[str(row["_case"])][name][key(row)] = row
     return found
 
 
@@ -106,7 +134,9 @@ def _lookup(session: Session) -> Any:
 def case_rows(session: Session, case_ids: Sequence[uuid.UUID]) -> RowCheck:
     """The projection for casefiles.verify: load the rows of a batch of case files, and check
     each one against its journal."""
-    actual = load_case_rows(session, case_ids)
+    # The case files' own rows are read by casefiles.verify with their journals and handed to
+    # `check`: not read twice.
+    actual = load_case_rows(session, case_ids, [n for n in _COMPARED if n != "case_files"])
     lookup = _lookup(session)
     recipients = {
         row["recipient_party_id"]
@@ -118,13 +148,23 @@ def case_rows(session: Session, case_ids: Sequence[uuid.UUID]) -> RowCheck:
     def check(case: CaseFile, journal: Sequence[JournalEntry]) -> Findings:
         expected = derive_case(case.id, journal)
         comparison = Comparison(TABLES, lookup, "journal")
-        rows = actual.get(case.id, {})
-        for name in CASE_TABLES:
-            comparison.table(name, expected, rows.get(name, {}))
+        rows = actual.get(str(case.id), {})
+        own: dict[RowKey, Mapping[str, Any]] = {(str(case.id),): _case_row(case)}
+        for name in _COMPARED:
+            comparison.table(name, expected, own if name == "case_files" else rows.get(name, {}))
         _check_consent(expected, consents, comparison)
         return comparison.findings()
 
     return check
+
+
+def _case_row(case: CaseFile) -> Mapping[str, Any]:
+    """The case file's row, column by column: casefiles.verify hands over a Core row (read
+    with its batch), `complete_case` an ORM object."""
+    mapping = getattr(case, "_mapping", None)
+    if mapping is not None:
+        return cast(Mapping[str, Any], mapping)
+    return {a.columns[0].name: getattr(case, a.key) for a in inspect(case).mapper.column_attrs}
 
 
 Spans = list[tuple[dt.datetime, dt.datetime | None]]
@@ -132,17 +172,14 @@ Spans = list[tuple[dt.datetime, dt.datetime | None]]
 
 def _consents_in_chains(session: Session, party_ids: Collection[uuid.UUID]) -> dict[str, Spans]:
     """When each party consented, as its consent chain says (parties without one: absent)."""
-    chains: dict[uuid.UUID, list[ConsentEntry]] = defaultdict(list)
-    stmt = select(ConsentEntry).where(ConsentEntry.party_id.in_(party_ids))
-    for entry in session.scalars(stmt.order_by(ConsentEntry.party_id, ConsentEntry.seq)):
-        chains[entry.party_id].append(entry)
+    chains = _chains(session, party_ids)
     spans = {}
     for party_id, chain in chains.items():
         rows = derive_consents(party_id, chain).tables.get("delivery_consents", {}).values()
-        spans[str(party_id)] = [
+        spans[party_id] = [
             (
-                normal("time", r["given_at"].value, from_row=False),
-                normal("time", r["revoked_at"].value, from_row=False),
+                normal("time", r["given_at"], from_row=False),
+                normal("time", r["revoked_at"], from_row=False),
             )
             for r in rows
         ]
@@ -153,10 +190,10 @@ def _check_consent(expected: Expected, consents: Mapping[str, Spans], out: Compa
     """A delivery is lawful only with the recipient's consent in force when it was accepted
     (as the recipient's consent chain records it, not as the rows say)."""
     for key, values in expected.tables.get("deliveries", {}).items():
-        accepted = values["accepted_at"].value
+        accepted = values["accepted_at"]
         if accepted is NOT_RECORDED:
             continue  # reported as not covered already
-        recipient = values["recipient_party_id"].value
+        recipient = values["recipient_party_id"]
         item = f"deliveries {'/'.join(key)} recipient_party_id"
         where = ("deliveries", "/".join(key), "recipient_party_id")
         spans = consents.get(recipient)
@@ -188,12 +225,16 @@ def consent_parties(session: Session, case_ids: Collection[uuid.UUID] | None) ->
     """Whose consent chains to check: the holders of these case files, or every party with a
     chain or a consent."""
     if case_ids:
-        stmt = select(CaseFile.party_id).where(CaseFile.id.in_(case_ids))
+        column = CaseFile.party_id
+        stmt = select(column).where(CaseFile.id.in_(case_ids)).distinct()
     else:
-        stmt = select(Party.id).where(
+        column = Party.id
+        stmt = select(column).where(
             or_(Party.consent_head_seq > 0, Party.id.in_(select(Consent.party_id)))
         )
-    return sorted(set(session.scalars(stmt)))
+    # Sorted by the database (the order of their bytes, as Python orders UUIDs): comparing
+    # UUID objects in Python is slow enough to show in `portal verify`.
+    return list(session.scalars(stmt.order_by(column)))
 
 
 def verify_consent_chains(
@@ -203,39 +244,54 @@ def verify_consent_chains(
     against it; a few queries per batch of parties."""
     consents = _table("delivery_consents")
     for start in range(0, len(party_ids), _BATCH):
-        batch = party_ids[start : start + _BATCH]
+        batch = IdBatch(party_ids[start : start + _BATCH])
         heads = {
             p: (seq, head)
             for p, seq, head in session.execute(
                 select(Party.id, Party.consent_head_seq, Party.consent_head_hash).where(
-                    Party.id.in_(batch)
+                    among(session, Party.id, batch)
                 )
             )
         }
-        chains: dict[uuid.UUID, list[ConsentEntry]] = defaultdict(list)
-        stmt = select(ConsentEntry).where(ConsentEntry.party_id.in_(batch))
-        for entry in session.scalars(stmt.order_by(ConsentEntry.party_id, ConsentEntry.seq)):
-            chains[entry.party_id].append(entry)
-        rows: dict[uuid.UUID, dict[RowKey, Mapping[str, Any]]] = defaultdict(dict)
-        stmt_rows = select(consents).where(consents.c.party_id.in_(batch))
-        for mapping in session.execute(stmt_rows).mappings():
-            row = dict(mapping)
+        chains = _chains(session, batch)
+        rows: dict[str, dict[RowKey, Mapping[str, Any]]] = defaultdict(dict)
+        stmt_rows = select(*driver_columns(session, consents)).where(
+            among(session, consents.c.party_id, batch)
+        )
+        for row in row_dicts(session, stmt_rows):
             rows[row["party_id"]][_key("delivery_consents", row)] = row
         for party_id in batch:
-            yield _check_chain(session, party_id, heads.get(party_id), chains[party_id], rows)
-        session.expunge_all()
+            chain = chains.get(str(party_id), [])
+            yield _check_chain(session, party_id, heads.get(party_id), chain, rows)
+
+
+def _chains(
+    session: Session, party_ids: Collection[uuid.UUID] | Collection[str]
+) -> dict[str, list[Any]]:
+    """The consent chains of these parties by their ids as text, each in order of seq (Core
+    rows, read once, by column name, like ConsentEntry objects but without building them;
+    UUIDs as text, `driver_columns`)."""
+    table = _CONSENT_ENTRIES
+    stmt = (
+        select(*driver_columns(session, table, typed=True))
+        .where(among(session, table.c.party_id, party_ids))
+        .order_by(table.c.party_id, table.c.seq)
+    )
+    chains: dict[str, list[Any]] = defaultdict(list)
+    for entry in fetch_all(session, stmt):
+        chains[entry.party_id].append(entry)
+    return chains
 
 
 def _check_chain(
     session: Session,
     party_id: uuid.UUID,
     head: tuple[int, str | None] | None,
-    chain: list[ConsentEntry],
-    rows: Mapping[uuid.UUID, dict[RowKey, Mapping[str, Any]]],
+    chain: Sequence[Any],
+    rows: Mapping[str, dict[RowKey, Mapping[str, Any]]],
 ) -> ChainReport:
     report = ChainReport(party_id, entries=len(chain))
-    columns = [c.name for c in ConsentEntry.__table__.columns]
-    linked = [{c: getattr(e, c) for c in columns} for e in chain]
+    linked = [e._mapping for e in chain]
     for row, message in link_problems(OWNER, linked, keyring_of(session).certificate):
         report.problems.append(Problem(f"consent entry {row['seq']} ({row['action']})", message))
     seq, head_hash = head or (0, None)
@@ -253,7 +309,7 @@ def _check_chain(
                 Problem("consent head", message, "parties", str(party_id), column)
             )
             break
-    actual = rows.get(party_id, {})
+    actual = rows.get(str(party_id), {})
     if not chain:
         for key in actual:  # consents from before the chains: nothing to compare them with
             row_name = "/".join(key)
@@ -283,7 +339,7 @@ def complete_case(session: Session, case: CaseFile) -> tuple[CaseReport, bool]:
     if report.problems or not report.uncovered:
         return report, False
     expected = derive_case(case.id, entries(session, case))
-    actual = load_case_rows(session, [case.id]).get(case.id, {})
+    actual = load_case_rows(session, [case.id]).get(str(case.id), {})
     wanted: dict[tuple[str, RowKey], list[str]] = defaultdict(list)
     for table, key, column in expected.missing():
         wanted[table, key].append(column)

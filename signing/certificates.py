@@ -1,11 +1,14 @@
-"""X.509 certificates of the portal's private CA and of the seals it issues."""
+"""X.509 certificates of the portal's private CA and of the seals it issues; a certificate's
+fingerprint (the key id) and its asn1crypto form (what pyHanko takes)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
@@ -21,6 +24,16 @@ _SEAL_LIFETIME = dt.timedelta(days=5 * 365 + 1)
 _CLOCK_SKEW = dt.timedelta(minutes=10)
 # id-kp-documentSigning (RFC 9336): says what the seal is for; Adobe and pyHanko accept it.
 _DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+
+
+def certificate_fingerprint(certificate: x509.Certificate) -> str:
+    """Return the lowercase hex SHA-256 of the certificate's DER encoding (a seal's key id)."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    """The same certificate as asn1crypto's object, the form pyHanko works with."""
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
 def subject_name(common_name: str, organisation: str) -> x509.Name:

@@ -10,6 +10,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -17,9 +18,7 @@ from joserfc.jwk import ECKey
 from joserfc.jws import JWSRegistry
 
 from signing.canonical import canonical_json
-from signing.keys import SealKey
-from signing.signatures import sign
-from signing.tokens import Pkcs11SealKey
+from signing.seal_key import SealKey
 
 
 def _registry() -> JWSRegistry:
@@ -29,38 +28,24 @@ def _registry() -> JWSRegistry:
     return registry
 
 
-def sign_json(key: SealKey | Pkcs11SealKey, payload: dict[str, Any]) -> str:
+def sign_json(key: SealKey, payload: dict[str, Any]) -> str:
     """A compact JWS over the canonical JSON of `payload`."""
-    if isinstance(key, Pkcs11SealKey):
-        return _sign_json_in_token(key, payload)
-    pem = key.private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    chain = [key.certificate, *key.chain]
-    header = {
-        "alg": "ES256",
-        "kid": key.key_id,
-        "x5c": [
-            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain
-        ],
-    }
-    return jws.serialize_compact(
-        header, canonical_json(payload), ECKey.import_key(pem), registry=_registry()
-    )
-
-
-def _sign_json_in_token(key: Pkcs11SealKey, payload: dict[str, Any]) -> str:
-    # The key cannot leave the token, so the JWS is put together here (RFC 7515 §5.1) around
-    # the token's ECDSA signature; verify_json checks it like any other.
+    # Put together here (RFC 7515 §5.1) around the key's own signature, because a key inside a
+    # token cannot be handed to a JOSE library; verify_json checks it like any other JWS.
+    public_key = key.certificate.public_key()
+    if (
+        not isinstance(public_key, ec.EllipticCurvePublicKey)
+        or public_key.curve.name != "secp256r1"
+    ):
+        raise ValueError("ES256 needs an EC P-256 seal key")
     header = {"alg": "ES256", "kid": key.key_id, "x5c": _x5c(key)}
     signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(canonical_json(payload))}"
-    r, s = decode_dss_signature(sign(key, signing_input.encode("ascii")))
+    # ES256 (RFC 7518 §3.4) is r || s, 32 bytes each, not the DER SEQUENCE keys give.
+    r, s = decode_dss_signature(key.sign(signing_input.encode("ascii")))
     return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def _x5c(key: SealKey | Pkcs11SealKey) -> list[str]:
+def _x5c(key: SealKey) -> list[str]:
     chain = [key.certificate, *key.chain]
     return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
 

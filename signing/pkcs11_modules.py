@@ -1,4 +1,5 @@
-"""Loading PKCS#11 modules and opening sessions on their tokens, for signing.pkcs11_sessions.
+"""Loading PKCS#11 modules and opening sessions on their tokens, for signing.pkcs11_sessions;
+the settings that name the module and the PIN.
 
 No caching here: pkcs11_sessions decides which sessions to open and keeps them. python-pkcs11
 is imported only inside the functions, so the file-key path works without it.
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 MODULE_ENV = "PORTAL_PKCS11_MODULE"
 PIN_ENV = "PORTAL_PKCS11_PIN"
+DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 # Modules initialised by a parent process before fork(): the child initialises them again.
 _reinitialise: set[str] = set()
@@ -25,12 +27,26 @@ class TokenLoginError(PermissionError):
     """The token refused the PIN, or the PIN is missing. Messages never contain the PIN."""
 
 
-def _open(module_path: str, token_label: str, pin: str | None) -> Session:
+def module_from_env() -> str:
+    """The module path of PORTAL_PKCS11_MODULE, or SoftHSM2's."""
+    return os.environ.get(MODULE_ENV) or DEFAULT_MODULE
+
+
+def pin_from_env(token_label: str) -> str:
+    """The user PIN of PORTAL_PKCS11_PIN; TokenLoginError if it is not set."""
+    pin = os.environ.get(PIN_ENV)
+    if not pin:
+        raise TokenLoginError(f"{PIN_ENV} is not set, so token {token_label!r} cannot be opened")
+    return pin
+
+
+def open_session(module_path: str, token_label: str, pin: str | None) -> Session:
+    """A new session on the token labelled `token_label`; logged in if a PIN is given."""
     import pkcs11
     from pyhanko.config.pkcs11 import TokenCriteria
     from pyhanko.sign.pkcs11 import open_pkcs11_session
 
-    library = _lib(module_path)
+    library = load_module(module_path)
     labels = [slot.get_token().label for slot in library.get_slots(token_present=True)]
     if token_label not in labels:
         raise LookupError(
@@ -49,7 +65,8 @@ def _open(module_path: str, token_label: str, pin: str | None) -> Session:
         raise TokenLoginError(f"the user PIN of token {token_label!r} has expired") from None
 
 
-def _lib(module_path: str) -> Any:
+def load_module(module_path: str) -> Any:
+    """python-pkcs11's library object for the module, initialised for this process."""
     try:
         import pkcs11
     except ImportError:
@@ -70,7 +87,12 @@ def _lib(module_path: str) -> Any:
     return library
 
 
-def _close_quietly(session: Session) -> None:
-    # Closing a session of a restarted HSM fails; there is nothing left to do then.
+def reinitialise_after_fork() -> None:
+    """In a child after fork(): initialise every module loaded so far again before its next use."""
+    _reinitialise.update(_loaded_modules)
+
+
+def close_quietly(session: Session) -> None:
+    """Close a session; a session of a restarted HSM fails to close, and nothing is left to do."""
     with contextlib.suppress(Exception):
         session.close()

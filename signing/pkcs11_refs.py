@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from signing.pkcs11_modules import PIN_ENV
-from signing.tokens import module_from_env
+from signing.pkcs11_modules import PIN_ENV, module_from_env
 
 _PATH_ATTRIBUTES = frozenset({"token", "object", "type"})
 

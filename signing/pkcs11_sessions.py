@@ -1,4 +1,5 @@
-"""The PKCS#11 session cache behind signing.tokens: logins, per-thread sessions, fork, modules.
+"""The PKCS#11 session cache behind signing.pkcs11_keys and signing.token_kek: logins,
+per-thread sessions, fork.
 
 Sessions. PKCS#11 login is a state of the whole process on a token: every session of the
 process is logged in once any one of them is, a second login fails with UserAlreadyLoggedIn,
@@ -28,30 +29,27 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from signing.keys import certificate_fingerprint
+from signing.certificates import certificate_fingerprint, to_asn1
 from signing.pkcs11_modules import (
     PIN_ENV,
     TokenLoginError,
-    _close_quietly,
-    _loaded_modules,
-    _open,
-    _reinitialise,
+    close_quietly,
+    load_module,
+    open_session,
+    reinitialise_after_fork,
 )
 
 if TYPE_CHECKING:
     from pkcs11 import Session
     from pyhanko.sign.pkcs11 import PKCS11Signer
-
-    from signing.tokens import Pkcs11SealKey
 
 _T = TypeVar("_T")
 
@@ -74,8 +72,8 @@ _STALE_SESSION_ERRORS = frozenset(
 
 
 @dataclass(frozen=True)
-class _Reference:
-    """What opening a session needs: module, token, PIN (a Pkcs11SealKey is one too)."""
+class TokenReference:
+    """What opening a session needs: module, token, PIN."""
 
     module_path: str
     token_label: str
@@ -93,14 +91,20 @@ class _Login:
         return hmac.compare_digest(self._pin_mac, _pin_mac(pin))
 
 
-class _ThreadSession:
-    """One thread's session on a token, with the key handles and signers found through it."""
+class TokenSession:
+    """One thread's session on a token, with the key handles and signers found through it.
 
-    def __init__(self, session: Session, login: _Login, key: tuple[str, str]) -> None:
+    Every call into the module through `session` holds `lock` (see the module's docstring).
+    """
+
+    def __init__(
+        self, session: Session, login: _Login, key: tuple[str, str], lock: threading.RLock
+    ) -> None:
         self.session = session
         self.login = login
         self.key = key
         self.token_label = key[1]
+        self.lock = lock
         self.thread = threading.current_thread()
         self._keys: dict[tuple[str, str], Any] = {}
         self._signers: dict[tuple[str, str, tuple[str, ...]], PKCS11Signer] = {}
@@ -120,7 +124,7 @@ class _ThreadSession:
         if (kind, label) not in self._keys:
             from pkcs11 import Attribute
 
-            with _state.lock:
+            with self.lock:
                 found = list(
                     self.session.get_objects(
                         {Attribute.CLASS: object_class, Attribute.LABEL: label}
@@ -136,28 +140,30 @@ class _ThreadSession:
             self._keys[(kind, label)] = found[0]
         return self._keys[(kind, label)]
 
-    def pdf_signer(self, key: Pkcs11SealKey) -> PKCS11Signer:
+    def pdf_signer(
+        self, key_label: str, certificate: x509.Certificate, chain: tuple[x509.Certificate, ...]
+    ) -> PKCS11Signer:
+        """pyHanko's signer for the private key `key_label` with this certificate and chain."""
         cache_key = (
-            key.key_label,
-            key.key_id,
-            tuple(certificate_fingerprint(c) for c in key.chain),
+            key_label,
+            certificate_fingerprint(certificate),
+            tuple(certificate_fingerprint(c) for c in chain),
         )
         signer = self._signers.get(cache_key)
         if signer is None:
             signer = _signer_class()(
                 self.session,
-                self.private_key(key.key_label),  # found by us: readable LookupErrors
-                key_label=key.key_label,
-                signing_cert=_to_asn1(key.certificate),
-                ca_chain=[_to_asn1(c) for c in key.chain],
+                # Found by us: readable LookupErrors.
+                _SerialisedKey(self.private_key(key_label), self.lock),
+                key_label=key_label,
+                signing_cert=to_asn1(certificate),
+                ca_chain=[to_asn1(c) for c in chain],
                 other_certs_to_pull=(),  # the chain is given; nothing else to read
-                # The CA certificate travels in the CMS, as with file keys (see pades.py).
+                # The CA certificate travels in the CMS, as with file keys (signing.file_keys).
                 embed_roots=True,
                 # EC: pyHanko hashes, the token does plain ECDSA (SoftHSM2 offers no
                 # ECDSA_SHA256); RSA tokens sign with the combined mechanism.
-                use_raw_mechanism=isinstance(
-                    key.certificate.public_key(), ec.EllipticCurvePublicKey
-                ),
+                use_raw_mechanism=isinstance(certificate.public_key(), ec.EllipticCurvePublicKey),
             )
             # Load now, synchronously: pyHanko would otherwise do it inside the first event
             # loop, and a failure there would leave it waiting on that dead loop next time.
@@ -166,10 +172,10 @@ class _ThreadSession:
         return signer
 
 
-_SIGNER_CLASS: type[PKCS11Signer] | None = None
+_SIGNER_CLASS: Callable[..., PKCS11Signer] | None = None
 
 
-def _signer_class() -> type[PKCS11Signer]:
+def _signer_class() -> Callable[..., PKCS11Signer]:
     """pyHanko's PKCS11Signer, handed the key handle we found instead of searching again.
 
     Besides saving a search, this keeps a search off a session that may have died: on a dead
@@ -180,8 +186,8 @@ def _signer_class() -> type[PKCS11Signer]:
         from pyhanko.sign.pkcs11 import PKCS11Signer
 
         class _KnownKeySigner(PKCS11Signer):
-            def __init__(self, session: Session, key_handle: Any, **kwargs: Any) -> None:
-                self._known_key_handle = _SerialisedKey(key_handle)
+            def __init__(self, session: Session, key_handle: _SerialisedKey, **kwargs: Any) -> None:
+                self._known_key_handle = key_handle
                 super().__init__(session, **kwargs)
 
             def _pull_signing_key_handle(self) -> Any:
@@ -194,11 +200,12 @@ def _signer_class() -> type[PKCS11Signer]:
 class _SerialisedKey:
     """A private key handle whose sign() takes the module lock (pyHanko calls it in a worker)."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, lock: threading.RLock) -> None:
         self._handle = handle
+        self._lock = lock
 
     def sign(self, data: bytes, **kwargs: Any) -> bytes:
-        with _state.lock:
+        with self._lock:
             return bytes(self._handle.sign(data, **kwargs))
 
 
@@ -207,7 +214,7 @@ class _State:
         # Guards the session tables and serialises every call into the modules (see the top).
         self.lock = threading.RLock()
         self.logins: dict[tuple[str, str], _Login] = {}
-        self.threads: list[_ThreadSession] = []
+        self.threads: list[TokenSession] = []
         self.local = threading.local()
 
 
@@ -225,14 +232,39 @@ def close_token_sessions() -> None:
     with old.lock:
         _state = _State()
         for thread_state in old.threads:
-            _close_quietly(thread_state.session)
+            close_quietly(thread_state.session)
         for login in old.logins.values():
-            _close_quietly(login.session)
+            close_quietly(login.session)
 
 
-def _with_session(
-    reference: _Reference | Pkcs11SealKey, action: Callable[[_ThreadSession], _T]
-) -> _T:
+@dataclass(frozen=True)
+class SessionCensus:
+    """What the cache holds now: logins per token, and the threads that have a session."""
+
+    logins: int
+    threads: tuple[threading.Thread, ...]
+
+
+def session_census() -> SessionCensus:
+    """Count the cached logins and thread sessions (for health checks and tests)."""
+    state = _state
+    with state.lock:
+        return SessionCensus(len(state.logins), tuple(t.thread for t in state.threads))
+
+
+def current_session(module_path: str, token_label: str) -> TokenSession | None:
+    """The calling thread's cached session on the token, if it has one."""
+    sessions = _state.local.__dict__.get("sessions", {})
+    session: TokenSession | None = sessions.get((module_path, token_label))
+    return session
+
+
+def with_session(reference: TokenReference, action: Callable[[TokenSession], _T]) -> _T:
+    """Run `action` on the calling thread's session on the token (logging in if need be).
+
+    If the session turns out stale (the HSM restarted, the token was re-inserted), it is
+    dropped and `action` runs once more on a fresh one: it must start from its input again.
+    """
     state = _thread_session(reference)
     try:
         return action(state)
@@ -243,12 +275,25 @@ def _with_session(
     return action(_thread_session(reference))
 
 
-def _thread_session(reference: _Reference | Pkcs11SealKey) -> _ThreadSession:
+@contextmanager
+def read_write_session(module_path: str, token_label: str, pin: str) -> Iterator[Session]:
+    """A short-lived read/write session (to create objects), using the process's login.
+
+    The module lock is held throughout: use it for a few calls, not for long work.
+    """
+    logged_in = _thread_session(TokenReference(module_path, token_label, pin))  # or PIN check
+    with logged_in.lock:
+        session = load_module(module_path).get_token(token_label=token_label).open(rw=True)
+        try:
+            yield session
+        finally:
+            close_quietly(session)
+
+
+def _thread_session(reference: TokenReference) -> TokenSession:
     state = _state
     key = (reference.module_path, reference.token_label)
-    sessions: dict[tuple[str, str], _ThreadSession] = state.local.__dict__.setdefault(
-        "sessions", {}
-    )
+    sessions: dict[tuple[str, str], TokenSession] = state.local.__dict__.setdefault("sessions", {})
     current = sessions.get(key)
     if current is not None and current.login is state.logins.get(key):
         if not current.login.accepts(reference.pin):
@@ -258,33 +303,33 @@ def _thread_session(reference: _Reference | Pkcs11SealKey) -> _ThreadSession:
         if current is not None:  # made under a login that has since been replaced
             if current in state.threads:
                 state.threads.remove(current)
-            _close_quietly(current.session)
+            close_quietly(current.session)
         login = state.logins.get(key)
         if login is None:
-            session = _open(reference.module_path, reference.token_label, reference.pin)
+            session = open_session(reference.module_path, reference.token_label, reference.pin)
             login = state.logins[key] = _Login(session, reference.pin)
         elif not login.accepts(reference.pin):
             raise _other_pin(reference.token_label)
         # No PIN: this session uses the process's login (a second login would fail).
-        session = _open(reference.module_path, reference.token_label, None)
-        current = _ThreadSession(session, login, key)
+        session = open_session(reference.module_path, reference.token_label, None)
+        current = TokenSession(session, login, key, state.lock)
         _close_sessions_of_ended_threads(state)
         state.threads.append(current)
         sessions[key] = current
         return current
 
 
-def _discard(stale: _ThreadSession) -> None:
+def _discard(stale: TokenSession) -> None:
     """Forget a session that failed; its login too, unless another thread has renewed it."""
     state = _state
     with state.lock:
         if stale in state.threads:
             state.threads.remove(stale)
-        _close_quietly(stale.session)
+        close_quietly(stale.session)
         for key, login in list(state.logins.items()):
             if login is stale.login:
                 del state.logins[key]
-                _close_quietly(login.session)
+                close_quietly(login.session)
         sessions = state.local.__dict__.get("sessions", {})
         if sessions.get(stale.key) is stale:
             del sessions[stale.key]
@@ -293,7 +338,7 @@ def _discard(stale: _ThreadSession) -> None:
 def _close_sessions_of_ended_threads(state: _State) -> None:
     for ended in [t for t in state.threads if not t.thread.is_alive()]:
         state.threads.remove(ended)
-        _close_quietly(ended.session)
+        close_quietly(ended.session)
 
 
 def _after_fork_in_child() -> None:
@@ -301,7 +346,7 @@ def _after_fork_in_child() -> None:
     # log the parent out), and initialise the modules again before their next use.
     global _state
     _state = _State()
-    _reinitialise.update(_loaded_modules)
+    reinitialise_after_fork()
 
 
 def _other_pin(token_label: str) -> TokenLoginError:
@@ -313,10 +358,6 @@ def _other_pin(token_label: str) -> TokenLoginError:
 
 def _pin_mac(pin: str) -> bytes:
     return hmac.new(_MAC_KEY, pin.encode(), hashlib.sha256).digest()
-
-
-def _to_asn1(certificate: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
 atexit.register(close_token_sessions)

@@ -9,18 +9,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from signing.keys import SealKey
-from signing.tokens import Pkcs11SealKey, sign_with_token
+from signing.seal_key import SealKey
 
 
-def sign(key: SealKey | Pkcs11SealKey, data: bytes) -> bytes:
+def sign(key: SealKey, data: bytes) -> bytes:
     """Sign `data` with ECDSA P-256 / SHA-256 and return the DER-encoded signature.
 
     The key is a key file or a key inside a PKCS#11 token; the signature is the same kind.
     """
-    if isinstance(key, Pkcs11SealKey):
-        return sign_with_token(key, data)
-    return key.private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return key.sign(data)
 
 
 @functools.lru_cache(maxsize=64)

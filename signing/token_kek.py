@@ -17,10 +17,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from signing import pkcs11_sessions as _sessions
+from signing.pkcs11_modules import pin_from_env
 from signing.pkcs11_refs import Pkcs11Ref, parse_pkcs11_ref
-from signing.pkcs11_sessions import _Reference, _ThreadSession, _with_session
-from signing.tokens import pin_from_env, read_write_session
+from signing.pkcs11_sessions import (
+    TokenReference,
+    TokenSession,
+    read_write_session,
+    with_session,
+)
 
 # What a token says when a wrapped key does not unwrap under the KEK: SoftHSM2 says
 # GeneralError, others the specific codes. Named, because pkcs11 is imported lazily.
@@ -49,11 +53,11 @@ class Pkcs11KeyEncryptionKey:
     key_id: str
 
     def wrap(self, data_key: bytes) -> bytes:
-        def action(state: _ThreadSession) -> bytes:
+        def action(state: TokenSession) -> bytes:
             from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
             kek = state.secret_key(self.key_label)
-            with _sessions._state.lock:
+            with state.lock:
                 # C_WrapKey wraps key objects, not bytes: the data key becomes a session object
                 # (gone with the session at the latest) for the moment of wrapping.
                 temporary = state.session.create_object(
@@ -71,14 +75,14 @@ class Pkcs11KeyEncryptionKey:
                 finally:
                     temporary.destroy()
 
-        return _with_session(self._reference(), action)
+        return with_session(self._reference(), action)
 
     def unwrap(self, wrapped_key: bytes) -> bytes:
-        def action(state: _ThreadSession) -> bytes:
+        def action(state: TokenSession) -> bytes:
             from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass, PKCS11Error
 
             kek = state.secret_key(self.key_label)
-            with _sessions._state.lock:
+            with state.lock:
                 try:
                     unwrapped = kek.unwrap_key(
                         ObjectClass.SECRET_KEY,
@@ -103,7 +107,7 @@ class Pkcs11KeyEncryptionKey:
                 finally:
                     unwrapped.destroy()
 
-        return _with_session(self._reference(), action)
+        return with_session(self._reference(), action)
 
     def derive_legacy_key(self, info: bytes) -> bytes:
         raise LookupError(
@@ -112,21 +116,21 @@ class Pkcs11KeyEncryptionKey:
             "reseal-secrets` (import-kek does it), then move the KEK"
         )
 
-    def _reference(self) -> _Reference:
-        return _Reference(self.module_path, self.token_label, self.pin)
+    def _reference(self) -> TokenReference:
+        return TokenReference(self.module_path, self.token_label, self.pin)
 
 
 def load_token_kek(ref: str) -> Pkcs11KeyEncryptionKey:
     """Find the KEK a reference names and check that it can wrap and unwrap AES keys."""
     parsed = _parse(ref)
     pin = pin_from_env(parsed.token_label)
-    reference = _Reference(parsed.module_path, parsed.token_label, pin)
+    reference = TokenReference(parsed.module_path, parsed.token_label, pin)
 
-    def action(state: _ThreadSession) -> str:
+    def action(state: TokenSession) -> str:
         from pkcs11 import Attribute, KeyType
 
         key = state.secret_key(parsed.object_label)
-        with _sessions._state.lock:
+        with state.lock:
             key_type = key[Attribute.KEY_TYPE]
             can_wrap, can_unwrap = key[Attribute.WRAP], key[Attribute.UNWRAP]
             identifier = bytes(key[Attribute.ID] or b"")
@@ -138,7 +142,7 @@ def load_token_kek(ref: str) -> Pkcs11KeyEncryptionKey:
         # A key made by other tools may have no CKA_ID: its label names it then.
         return identifier.hex()[:32] if identifier else f"pkcs11:{parsed.object_label}"[:32]
 
-    key_id = _with_session(reference, action)
+    key_id = with_session(reference, action)
     return Pkcs11KeyEncryptionKey(
         parsed.module_path, parsed.token_label, parsed.object_label, pin, key_id
     )

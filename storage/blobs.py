@@ -14,8 +14,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from storage.bulk import insert_rows
 from storage.db import Base, UTCDateTime, utcnow
 from storage.encryption import EncryptedObjects, StoredObject
-from storage.jobs import drop_jobs_since, job_mark
-from storage.objects import discard
+from storage.work import services_of, unit_of
 
 
 class Blob(Base):
@@ -33,7 +32,7 @@ class Blob(Base):
 
 def objects_of(session: Session) -> EncryptedObjects:
     """The encrypted object store that this session's runtime was configured with."""
-    return session.info["objects"]  # type: ignore[no-any-return]
+    return services_of(session).objects
 
 
 def store_blob(session: Session, reader: BinaryIO) -> Blob:
@@ -54,7 +53,7 @@ def store_blobs(session: Session, readers: Sequence[BinaryIO]) -> list[dict[str,
 
 def _recorded(session: Session, stored: list[StoredObject]) -> list[dict[str, Any]]:
     # Remembered so that a rollback can remove the objects again: no orphans from failed work.
-    session.info.setdefault("stored_keys", []).extend(s.key for s in stored)
+    unit_of(session).stored_keys.extend(s.key for s in stored)
     now = utcnow()
     return [
         {
@@ -75,8 +74,8 @@ def _recorded(session: Session, stored: list[StoredObject]) -> list[dict[str, An
 def savepoint(session: Session) -> Iterator[None]:
     """A unit of work inside the transaction: on an error its rows roll back to the savepoint,
     and the objects it stored and the jobs it queued are dropped as a whole transaction's are."""
-    stored = session.info.setdefault("stored_keys", [])
-    stored_mark, jobs_mark = len(stored), job_mark(session)
+    work = unit_of(session)
+    mark = work.mark()
     nested = session.begin_nested()
     try:
         yield
@@ -86,10 +85,7 @@ def savepoint(session: Session) -> Iterator[None]:
             nested.rollback()
         finally:
             # Even when the rollback fails (the connection is gone): these rows are not saved.
-            orphans = stored[stored_mark:]
-            del stored[stored_mark:]
-            drop_jobs_since(session, jobs_mark)
-            discard(objects_of(session), orphans)
+            work.undo(mark)
         raise
 
 

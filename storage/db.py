@@ -16,8 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from storage.jobs import committed_jobs, discard_jobs
-from storage.objects import discard
+from storage.work import Services, unit_of
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +142,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
-def make_sessionmaker(engine: Engine, info: dict[str, Any]) -> sessionmaker[Session]:
-    """Sessions carry the services that operations need (object store, keyring) in `info`."""
-    return sessionmaker(bind=engine, info=info, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, services: Services) -> sessionmaker[Session]:
+    """Sessions that carry the services operations need (`storage.work.services_of`). A test
+    makes one on a connection of its own with `sessions(bind=connection, …)`."""
+    return sessionmaker(bind=engine, info={Services: services}, expire_on_commit=False)
 
 
 AfterCommit = Callable[[Session, list[Any]], None]
@@ -171,8 +171,7 @@ class Transaction:
             # saved, their objects must stay. `portal storage gc` removes them if not.
             self._end(remove_objects=not is_connection_lost(error))
             raise
-        jobs = committed_jobs(self.session)  # written to the outbox by the commit
-        self.session.info.pop("stored_keys", None)
+        jobs = unit_of(self.session).committed()  # written to the outbox by the commit
         self.session.close()
         if self._after_commit and jobs:
             self._after_commit(self.session, jobs)
@@ -183,7 +182,6 @@ class Transaction:
         self._end(remove_objects=True)
 
     def _end(self, *, remove_objects: bool) -> None:
-        info = self.session.info
         try:
             self.session.rollback()
         except Exception as error:
@@ -191,18 +189,9 @@ class Transaction:
                 raise
             log.warning("rollback failed, the connection is gone: %s", error)
         finally:
-            discard_jobs(self.session)
-            stored = info.pop("stored_keys", [])
-            objects = info.get("objects")
             try:
-                if objects is not None and remove_objects:
-                    # Objects written by the failed transaction belong to nothing now.
-                    discard(objects, stored)
-                elif stored:
-                    log.warning(
-                        "commit outcome unknown: %d object(s) left for `portal storage gc`",
-                        len(stored),
-                    )
+                # Even when the rollback failed: these rows are not saved.
+                unit_of(self.session).undo(remove_objects=remove_objects)
             finally:
                 self.session.close()
 

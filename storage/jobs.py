@@ -4,9 +4,10 @@ A job is a dotted path to a function `f(session, *ids)` plus its ids. Jobs take 
 objects, load their rows themselves and are idempotent, so running one twice is harmless and a
 lost one can simply be run again (the database is the source of truth).
 
-`enqueue` keeps the transaction's jobs (each once) and writes them, as rows of the jobs outbox
-(`storage/outbox.py`), in one statement when the transaction commits; a rollback, or the rollback
-of a savepoint, drops them. Only the committed ones are handed on (`Transaction.commit`).
+`enqueue` keeps the transaction's jobs (each once) in the session's unit of work
+(`storage/work.py`) and writes them, as rows of the jobs outbox (`storage/outbox.py`), in one
+statement when the transaction commits; a rollback, or the rollback of a savepoint, drops them
+(`UnitOfWork.undo`). Only the committed ones are handed on (`Transaction.commit`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
+
+from storage.work import unit_of
 
 
 @dataclass(frozen=True)
@@ -47,39 +50,12 @@ def enqueue(session: Session, func: str, *args: Any) -> None:
     for arg in args:
         if not isinstance(arg, str | int):
             raise TypeError(f"job arguments are ids (str or int), not {type(arg).__name__}")
-    _outbox(session).add(Job(func, tuple(args)))
+    unit_of(session).jobs.add(session, Job(func, tuple(args)))
 
 
 def queued_jobs(session: Session) -> list[Job]:
     """The jobs this transaction asked for so far (written at its commit)."""
-    return list(_outbox(session).queued)
-
-
-def committed_jobs(session: Session) -> list[RecordedJob]:
-    """The jobs of the transactions that committed since the last call; they are handed on."""
-    box = session.info.get(_KEY)
-    if box is None:
-        return []
-    jobs, box.committed = box.committed, []
-    return jobs  # type: ignore[no-any-return]
-
-
-def discard_jobs(session: Session) -> None:
-    """Forget every job of the session (its transaction rolled back)."""
-    if (box := session.info.get(_KEY)) is not None:
-        box.clear()
-
-
-def job_mark(session: Session) -> int:
-    """Where the session's queued jobs end now: a savepoint's start."""
-    return len(_outbox(session).queued)
-
-
-def drop_jobs_since(session: Session, mark: int) -> None:
-    """Forget the jobs queued after `mark` (the savepoint that asked for them rolled back)."""
-    box = _outbox(session)
-    del box.queued[mark:]
-    box.seen = set(box.queued)
+    return list(unit_of(session).jobs.queued)
 
 
 def resolve(func: str) -> Callable[..., Any]:
@@ -91,56 +67,63 @@ def resolve(func: str) -> Callable[..., Any]:
 
 
 @dataclass
-class _Outbox:
-    """One session's jobs: queued by its transaction, being written, written and committed."""
+class Outbox:
+    """One session's jobs: queued by its transaction, being written, written and committed.
+    It is part of the session's unit of work (`storage.work.UnitOfWork.jobs`)."""
 
     queued: list[Job] = field(default_factory=list)
     seen: set[Job] = field(default_factory=set)
     writing: list[RecordedJob] = field(default_factory=list)
     committed: list[RecordedJob] = field(default_factory=list)
+    listening: bool = False
 
-    def add(self, job: Job) -> None:
+    def add(self, session: Session, job: Job) -> None:
+        if not self.listening:
+            # On the first job only: sessions that never enqueue pay nothing.
+            event.listen(session, "before_commit", self._write)
+            event.listen(session, "after_commit", self._committed_now)
+            event.listen(session, "after_transaction_end", self._ended)
+            self.listening = True
         # Once per transaction: an operation may ask twice (the same delivery, say).
         if job not in self.seen:
             self.seen.add(job)
             self.queued.append(job)
 
+    def mark(self) -> int:
+        """Where the queued jobs end now: a savepoint's start."""
+        return len(self.queued)
+
+    def drop_since(self, mark: int) -> None:
+        """Forget the jobs queued after `mark` (the savepoint that asked for them rolled back)."""
+        del self.queued[mark:]
+        self.seen = set(self.queued)
+
     def clear(self) -> None:
+        """Forget every job (the transaction rolled back)."""
         self.queued, self.seen, self.writing, self.committed = [], set(), [], []
 
-    def write(self, session: Session) -> None:
+    def take_committed(self) -> list[RecordedJob]:
+        """The jobs of the transactions that committed since the last call; they are handed on."""
+        jobs, self.committed = self.committed, []
+        return jobs
+
+    def _write(self, session: Session) -> None:
         # A savepoint's commit also fires `before_commit`; the rows go with the outermost one.
         if session.in_nested_transaction() or not self.queued:
             return
-        # Imported here: the model's module imports storage.db, which imports this module.
+        # Imported here: the outbox's model (storage.outbox) imports this module.
         from storage.outbox import insert_jobs
 
         self.writing = [RecordedJob(uuid.uuid4(), job.func, job.args) for job in self.queued]
         self.queued, self.seen = [], set()
         insert_jobs(session, self.writing)
 
-    def committed_now(self, session: Session) -> None:
+    def _committed_now(self, session: Session) -> None:
         if not session.in_nested_transaction():
             self.committed.extend(self.writing)
             self.writing = []
 
-    def ended(self, _session: Session, transaction: SessionTransaction) -> None:
+    def _ended(self, _session: Session, transaction: SessionTransaction) -> None:
         # The outermost transaction is over (committed or not): what it queued goes with it.
         if transaction.parent is None:
             self.queued, self.seen, self.writing = [], set(), []
-
-
-# SQLAlchemy's `Session.info` is where state that lives as long as a session belongs; this key
-# is read nowhere but here, and the object behind it is typed.
-_KEY = "job_outbox"
-
-
-def _outbox(session: Session) -> _Outbox:
-    box = session.info.get(_KEY)
-    if box is None:
-        box = session.info[_KEY] = _Outbox()
-        # On this session only: sessions that never enqueue pay nothing.
-        event.listen(session, "before_commit", box.write)
-        event.listen(session, "after_commit", box.committed_now)
-        event.listen(session, "after_transaction_end", box.ended)
-    return box  # type: ignore[no-any-return]

@@ -191,10 +191,10 @@ def db_session(runtime: Runtime) -> Iterator[Session]:
     """A session inside an outer transaction that is rolled back: for domain-level tests."""
     connection = runtime.engine.connect()
     outer = connection.begin()
-    session = Session(
-        bind=connection,
-        join_transaction_mode="create_savepoint",
-        info=dict(runtime.sessions.kw["info"]),
+    # The runtime's sessions, on this connection: they carry its services (storage/work.py).
+    # Expiring on commit as a plain Session does: a test's commit is a savepoint's release.
+    session = runtime.sessions(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=True
     )
     yield session
     session.close()

@@ -9,4 +9,4 @@ bp = Blueprint("api", __name__)
 init_problems(bp, "/api/")
 init_auth(bp)
 
-from app.api import batch, cases, deliveries, openapi  # noqa: E402,F401  (routes attach to bp)
+from app.api import batch, cases, deliveries, fees, openapi, routing, steps  # noqa: E402,F401  (routes attach to bp)

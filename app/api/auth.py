@@ -9,8 +9,8 @@ from app.web import runtime
 from directory.actors import Actor
 from directory.api_clients import authenticate_api_key
 
-# Endpoints anyone may read: the API's own description.
-PUBLIC_ENDPOINTS = {"api.openapi"}
+# Endpoints anyone may read: the API's own description and the routing rules (app/api/routing.py).
+PUBLIC_ENDPOINTS = {"api.openapi", "api.routing"}
 
 
 def current_actor() -> Actor:

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import request
-from sqlalchemy import String, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from app.api import batch_keys, bp
+from app.api import bp
 from app.api import idempotency as idem
 from app.api.auth import current_actor
 from app.api.batch_files import Documents, add_to_digest, file_errors
@@ -35,6 +33,7 @@ from app.web import db
 from casefiles.documents import CheckedFile, Intake
 from directory.actors import AccessDenied, Actor
 from directory.errors import InvalidInput, NotFound
+from mailbox import idempotency as key_store
 from mailbox.bulk import Delivered, ItemResult
 from mailbox.models import IdempotencyRecord
 from signing.canonical import canonical_json_ascii
@@ -169,20 +168,9 @@ def _check_shapes(items: list[Any]) -> None:
 
 def _known_keys(session: Session, actor: Actor, items: list[Any]) -> dict[str, IdempotencyRecord]:
     """The stored answers for the items' keys, in one query rather than one per item."""
-    keys = {i.get("idempotency_key") for i in items if isinstance(i, dict)}
-    keys = {k for k in keys if isinstance(k, str)}
-    if not keys:
-        return {}
-    if session.get_bind().dialect.name == "postgresql":
-        # One array parameter, not an IN list of 1000 parameters: psycopg prepares a statement
-        # it has run five times, and with the IN list the prepared lookup then took time in
-        # proportion to all of the client's records (0.6 s a batch from ~23,000 on, growing
-        # with every batch of a mailing); `= ANY(array)` stays ~4 ms.
-        wanted = IdempotencyRecord.key == any_(bindparam("keys", sorted(keys), ARRAY(String)))
-    else:
-        wanted = IdempotencyRecord.key.in_(keys)
-    stmt = select(IdempotencyRecord).where(IdempotencyRecord.client_id == actor.client_id, wanted)
-    return {r.key: r for r in session.scalars(stmt)}
+    wanted = {i.get("idempotency_key") for i in items if isinstance(i, dict)}
+    assert actor.client_id is not None
+    return key_store.known(session, actor.client_id, {k for k in wanted if isinstance(k, str)})
 
 
 def _checked(
@@ -215,7 +203,8 @@ def _claim(
     assert actor.client_id is not None
     keyed = [w for w in work if w.item.key is not None]
     pairs = [(w.item.key, w.digest) for w in keyed if w.item.key is not None]
-    for w, claim in zip(keyed, batch_keys.claim_keys(session, actor.client_id, pairs), strict=True):
+    claims = key_store.claim_keys(session, actor.client_id, pairs)
+    for w, claim in zip(keyed, claims, strict=True):
         w.claim = claim
         if claim is None and w.item.key is not None:
             try:
@@ -251,8 +240,8 @@ def _finish(
                 known[w.item.key] = IdempotencyRecord(
                     key=w.item.key, request_hash=w.digest, status_code=201, response=body
                 )
-    batch_keys.file_answers(session, answers)
-    batch_keys.release(session, released)
+    key_store.file_answers(session, answers)
+    key_store.release(session, released)
 
 
 def _problem(error: Exception | None) -> ApiProblem:
@@ -293,7 +282,7 @@ def _run_item(
         with savepoint(session):
             claimed = None
             if item.key is not None:
-                claimed = idem.claim(session, client_id, item.key, digest)
+                claimed = key_store.claim(session, client_id, item.key, digest)
                 if claimed is None:  # a concurrent request holds the key
                     return _replayed(ref, idem.winner(session, client_id, item.key, digest), digest)
             if isinstance(checked, ApiProblem):
@@ -302,7 +291,7 @@ def _run_item(
             delivery = submit(session, actor, meta, files)
             body = delivery_summary(delivery)
             if claimed is not None:
-                idem.complete(claimed, idem.Answer(body, 201))
+                key_store.complete(claimed, 201, body)
                 known[claimed.key] = claimed
         return _created(ref, 201, body)
     except ApiProblem as exc:

@@ -1,36 +1,29 @@
-"""`Idempotency-Key`: a retried request gets the first answer again and does no work twice.
-
-The record is claimed (inserted) before the work, in the same transaction as the work, and
-filled in with the answer at the end; so it exists for others exactly when the work has been
-committed. A concurrent retry with the same key runs into the unique constraint (client, key):
-on PostgreSQL its insert waits for the first transaction and fails once that one has committed,
-on SQLite the write lock serializes both. Either way the retry then replays the stored answer.
-A request that fails (4xx/5xx) rolls back with its claim, so its key can be used again.
+"""`Idempotency-Key` over HTTP: the header, the digest of a request, a stored answer replayed as
+a response. What is stored and when a key counts as claimed, answered or reused is the mailbox's
+(`mailbox/idempotency.py`); here its refusals become problem details.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import hmac
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import jsonify, request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from app.api.auth import current_actor
 from app.api.problems import ApiProblem
 from app.web import db
+from mailbox import idempotency as key_store
 from mailbox.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 200
-_IN_PROGRESS = 0  # status_code of a claim whose answer is not known yet
+MAX_KEY_LENGTH = key_store.MAX_KEY_LENGTH
 
 
 @dataclass
@@ -79,76 +72,53 @@ def header_key() -> str | None:
 
 
 def check_key(key: object, field_name: str) -> str:
-    if (
-        not isinstance(key, str)
-        or not 1 <= len(key) <= MAX_KEY_LENGTH
-        or not key.isascii()
-        or not key.isprintable()
-    ):
+    if not key_store.valid_key(key):
         raise ApiProblem(
             422,
             "Invalid input",
             f"An idempotency key is 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
             errors=[{"field": field_name, "detail": "not a valid idempotency key"}],
         )
+    assert isinstance(key, str)
     return key
 
 
-def find(session: Session, client_id: uuid.UUID, key: str, digest: str) -> IdempotencyRecord | None:
-    """The stored answer for this key, or None; another request under the same key is refused."""
-    record = session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.client_id == client_id, IdempotencyRecord.key == key
-        )
-    )
-    if record is not None:
-        check_same_request(record, digest)
-    return record
-
-
-def check_same_request(record: IdempotencyRecord, digest: str) -> None:
-    if not hmac.compare_digest(record.request_hash, digest):
+@contextlib.contextmanager
+def _as_problems() -> Iterator[None]:
+    """The mailbox's refusals of a key, as the API states them."""
+    try:
+        yield
+    except key_store.KeyReused:
         raise ApiProblem(
             422,
             "Idempotency key reused",
             "This Idempotency-Key was used for a different request. Use a new key for a new "
             "request, or send exactly the same request again.",
             code="idempotency_key_reused",
-        )
-
-
-def claim(
-    session: Session, client_id: uuid.UUID, key: str, digest: str
-) -> IdempotencyRecord | None:
-    """Insert the claim for this key; None when another request holds the key."""
-    record = IdempotencyRecord(
-        client_id=client_id, key=key, request_hash=digest, status_code=_IN_PROGRESS, response={}
-    )
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
-        return None
-    return record
-
-
-def winner(session: Session, client_id: uuid.UUID, key: str, digest: str) -> IdempotencyRecord:
-    """After a lost claim: the answer the other request committed, or 409 if there is none yet."""
-    record = find(session, client_id, key, digest)
-    if record is None or record.status_code == _IN_PROGRESS:
+        ) from None
+    except key_store.InProgress:
         raise ApiProblem(
             409,
             "Request in progress",
             "A request with this Idempotency-Key is still being processed. Retry shortly.",
             code="request_in_progress",
             headers={"Retry-After": "1"},
-        )
-    return record
+        ) from None
 
 
-def complete(record: IdempotencyRecord, answer: Answer) -> None:
-    record.status_code = answer.status
-    record.response = answer.body
+def check_same_request(record: IdempotencyRecord, digest: str) -> None:
+    with _as_problems():
+        key_store.check_same_request(record, digest)
+
+
+def find(session: Session, client_id: uuid.UUID, key: str, digest: str) -> IdempotencyRecord | None:
+    with _as_problems():
+        return key_store.find(session, client_id, key, digest)
+
+
+def winner(session: Session, client_id: uuid.UUID, key: str, digest: str) -> IdempotencyRecord:
+    with _as_problems():
+        return key_store.winner(session, client_id, key, digest)
 
 
 def render(answer: Answer, replayed: bool = False) -> Response:
@@ -180,9 +150,9 @@ def respond(digest: Digest, work: Callable[[], Answer]) -> Response:
     record = find(session, client_id, key, hexdigest)
     if record is not None:
         return render(replay(record), replayed=True)
-    claimed = claim(session, client_id, key, hexdigest)
+    claimed = key_store.claim(session, client_id, key, hexdigest)
     if claimed is None:
         return render(replay(winner(session, client_id, key, hexdigest)), replayed=True)
     answer = work()
-    complete(claimed, answer)
+    key_store.complete(claimed, answer.status, answer.body)
     return render(answer)

@@ -21,10 +21,11 @@ from app.forms import intake_limits, prepared_for_delivery
 from casefiles.documents import CheckedFile, Intake, Upload
 from directory.actors import Actor
 from directory.errors import InvalidInput
-from directory.operations import find_parties_by_number, find_party_by_number, party_number
+from directory.operations import party_number
+from mailbox import reachability
 from mailbox.bulk import ItemResult, Letter, deliver_many
 from mailbox.models import Delivery
-from mailbox.operations import RecipientNotReachable, deliver
+from mailbox.operations import deliver
 from mailbox.replies import answer_in_case
 
 PARTS = ("metadata", "files")
@@ -154,13 +155,8 @@ def submit(
     """Deliver checked input: a new delivery, or an answer within a case file."""
     recipient_id = None
     if meta.recipient is not None:
-        party = find_party_by_number(
-            session, actor, ahvn13=meta.recipient.ahvn13, uid=meta.recipient.uid
-        )
-        if party is None:
-            # Not registered means no account: as unreachable as a refused consent (paper).
-            raise RecipientNotReachable()
-        recipient_id = party.id
+        number = party_number(ahvn13=meta.recipient.ahvn13, uid=meta.recipient.uid)
+        recipient_id = reachability.recipient(session, actor, number).id
     if case_id is not None:
         return answer_in_case(
             session,
@@ -189,29 +185,17 @@ def submit_many(
     session: Session, actor: Actor, inputs: Sequence[tuple[Metadata, Sequence[CheckedFile]]]
 ) -> list[ItemResult]:
     """Deliver many checked inputs as one mailing (recipients looked up in one query)."""
-    numbers: list[tuple[str, str] | InvalidInput] = []
-    for meta, _ in inputs:
-        who = meta.recipient
-        try:
-            numbers.append(
-                party_number(ahvn13=who.ahvn13 if who else None, uid=who.uid if who else None)
-            )
-        except InvalidInput as exc:
-            numbers.append(exc)
-    wanted = [n for n in numbers if not isinstance(n, InvalidInput)]
-    parties = find_parties_by_number(session, actor, wanted)
+    named = [
+        (m.recipient.ahvn13, m.recipient.uid) if m.recipient else (None, None) for m, _ in inputs
+    ]
+    found = reachability.recipients(session, actor, reachability.numbers_of(named))
     results: list[ItemResult | None] = [None] * len(inputs)
     letters: list[tuple[int, Letter]] = []
-    for i, ((meta, files), number) in enumerate(zip(inputs, numbers, strict=True)):
-        if isinstance(number, InvalidInput):
-            results[i] = ItemResult(error=number)
-        elif number not in parties:
-            # Not registered means no account: as unreachable as a refused consent (paper).
-            results[i] = ItemResult(error=RecipientNotReachable())
+    for i, ((meta, files), party) in enumerate(zip(inputs, found, strict=True)):
+        if isinstance(party, InvalidInput):
+            results[i] = ItemResult(error=party)
         else:
-            letter = Letter(
-                parties[number].id, meta.kind, meta.subject, files, meta.body, meta.options
-            )
+            letter = Letter(party.id, meta.kind, meta.subject, files, meta.body, meta.options)
             letters.append((i, letter))
     delivered = deliver_many(session, actor, [letter for _, letter in letters])
     for (i, _), result in zip(letters, delivered, strict=True):

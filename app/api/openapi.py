@@ -8,6 +8,9 @@ from typing import Any
 from flask import Response
 
 from app.api import bp
+from app.api import fees as fees_api
+from app.api import routing as routing_api
+from app.api import steps as steps_api
 from app.api.metadata import NO_NUL_PATTERN
 from app.api.schemas import IDEMPOTENCY_KEY, SCHEMAS, ref
 from app.api.schemas_batch import BATCH_SCHEMAS
@@ -258,7 +261,7 @@ SPEC: dict[str, Any] = {
     },
     "servers": [{"url": "/api/v1"}],
     "security": [{"bearer": []}],
-    "paths": PATHS,
+    "paths": {**PATHS, **routing_api.PATHS, **steps_api.PATHS, **fees_api.PATHS},
     "components": {
         "securitySchemes": {
             "bearer": {
@@ -293,7 +296,13 @@ SPEC: dict[str, Any] = {
             }
             for status, text in _PROBLEM_TEXTS.items()
         },
-        "schemas": {**SCHEMAS, **BATCH_SCHEMAS},
+        "schemas": {
+            **SCHEMAS,
+            **BATCH_SCHEMAS,
+            **routing_api.SCHEMAS,
+            **steps_api.SCHEMAS,
+            **fees_api.SCHEMAS,
+        },
     },
 }
 

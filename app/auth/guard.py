@@ -1,5 +1,5 @@
-"""Password checks behind the login throttle (`directory.throttle`), from the web's side: which
-client an attempt comes from, what the person is told, and the owner's warning.
+"""Password checks behind the login throttle (`directory.login`), from the web's side: which
+client an attempt comes from, what the person is told, and which job warns the owner.
 
 A client is the request's address, or a device the login name has logged in from before: the
 device cookie, signed with the app's secret key, names the login (its hash) and a random device
@@ -25,10 +25,11 @@ from typing import TypeVar
 from flask import after_this_request, current_app, request
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from app.web import db, localtime, runtime
-from directory import throttle
+from directory import login, throttle
 from storage.db import utcnow
 from storage.jobs import enqueue
 
@@ -56,57 +57,51 @@ def guarded(login_name: str, check: Callable[[], T | None]) -> T | None:
     """
     device = _device_of(login_name)
     client = f"device:{device}" if device else f"address:{request.remote_addr or 'unknown'}"
-    # The count has a transaction of its own, committed before the slow password check, so
-    # that it holds no lock meanwhile; the request's one ends first (on SQLite it would hold
-    # the write lock the count needs).
-    db().rollback()
-    with runtime().transaction() as counting:
-        attempt = throttle.begin_attempt(counting, login_name, client, known_device=bool(device))
-    if attempt.refused_until is not None:
-        raise _refusal(attempt, attempt.refused_until)
-    result = check()
-    if result is None:
-        _failed(login_name, attempt)
-        if attempt.blocked_until is not None:
+    try:
+        result = login.check_password(
+            db(),
+            runtime().transaction,
+            login_name,
+            client,
+            check,
+            known_device=bool(device),
+            warn=_warn,
+        )
+    except login.LoginRefused as refused:
+        if refused.new_block:
             # For operators: a pair blocked is someone guessing (the name only as its hash).
             log.warning(
                 "login name %s… blocked for %s (%s) until %s",
-                attempt.login_hash[:12],
+                throttle.login_hash(login_name)[:12],
                 request.remote_addr,
                 "known device" if device else "address",
-                attempt.blocked_until.isoformat(timespec="seconds"),
+                refused.until.isoformat(timespec="seconds"),
             )
-            raise _refusal(attempt, attempt.blocked_until)
-        return None
-    throttle.record_success(db(), attempt)
-    _remember_device(login_name, device)
+        raise _refusal(refused) from None
+    if result is not None:
+        _remember_device(login_name, device)
     return result
 
 
-def _refusal(attempt: throttle.Attempt, until: dt.datetime) -> Refused:
-    if attempt.blocked_until is not None:
+def _warn(session: Session, login_hash: str) -> None:
+    enqueue(session, WARNING_JOB, login_hash)
+
+
+def _refusal(refused: login.LoginRefused) -> Refused:
+    if refused.blocked:
         message = _(
             "Too many failed attempts with this login from here. For your protection, logging "
             "in from here is blocked until %(time)s.",
-            time=localtime(until, "HH:mm"),
+            time=localtime(refused.until, "HH:mm"),
         )
     else:
-        seconds = max(1, math.ceil((until - utcnow()).total_seconds()))
+        seconds = max(1, math.ceil((refused.until - utcnow()).total_seconds()))
         message = _(
             "There were many failed attempts with this login. Please wait %(seconds)s seconds, "
             "then try again.",
             seconds=seconds,
         )
-    return Refused(message, until)
-
-
-def _failed(login_name: str, attempt: throttle.Attempt) -> None:
-    if not attempt.warn:
-        return
-    db().rollback()  # the request's reads end before the write (SQLite's lock, as above)
-    with runtime().transaction() as recording:
-        if throttle.record_failure(recording, login_name, attempt):
-            enqueue(recording, WARNING_JOB, attempt.login_hash)
+    return Refused(message, refused.until)
 
 
 def _serializer() -> URLSafeTimedSerializer:

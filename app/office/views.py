@@ -15,7 +15,8 @@ from app.web import actor, db, parse_id
 from directory.actors import Actor
 from directory.errors import InvalidInput
 from directory.models import Role
-from directory.operations import find_party, find_residents
+from directory.operations import find_residents
+from mailbox import reachability
 from mailbox.models import Delivery
 from mailbox.operations import DeliveryOptions, deliver, withdraw_delivery
 from mailbox.queries import reply_queue, sent_deliveries
@@ -86,11 +87,13 @@ def deliver_view() -> str | Response | tuple[str, int]:
 
 
 def _deliver_from_form(me: Actor, form: dict[str, object]) -> Delivery:
-    if not str(form["recipient"]).strip():
-        raise InvalidInput("recipient", "Choose a recipient.")
+    number = reachability.number_typed(str(form["recipient"]))
     period_text = str(form["appeal_period_days"]).strip()
-    if period_text and not period_text.isdigit():
+    if period_text and not (period_text.isascii() and period_text.isdigit()):  # not "²"
         raise InvalidInput("appeal_period_days", "A period is between 1 and 365 days.")
+    for name in ("subject", "body"):  # PostgreSQL text holds no NUL: refused, not a 500
+        if "\x00" in str(form[name]):
+            raise InvalidInput(name, "This field contains characters that are not allowed.")
     options = DeliveryOptions(
         appeal_period_days=int(period_text) if period_text else None,
         reply_allowed=bool(form["reply_allowed"]),
@@ -100,7 +103,7 @@ def _deliver_from_form(me: Actor, form: dict[str, object]) -> Delivery:
         # Checked and sealed before this view's first query (see app/forms.py).
         files = prepared_for_delivery(me, checked, seal=options.seal)
         session = db()
-        recipient = find_party(session, me, str(form["recipient"]))
+        recipient = reachability.recipient(session, me, number)
         return deliver(
             session,
             me,

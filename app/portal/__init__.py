@@ -1,6 +1,6 @@
-from flask import Blueprint
+"""The resident's side and the dossier pages shared by everyone who may see a case file."""
 
-bp = Blueprint("portal", __name__)
+from app.portal import dossier, information, views  # noqa: F401  (routes attach to bp)
+from app.portal.blueprint import bp
 
-from app import dossier  # noqa: E402,F401  (shared dossier routes)
-from app.portal import views  # noqa: E402,F401  (routes attach to bp)
+__all__ = ["bp"]

@@ -1,4 +1,5 @@
-"""The resident's side: inbox, messages, opening a delivery, replies, consent."""
+"""The resident's side: inbox, messages, opening a delivery, consent (a reply is written in
+the dossier: `app/portal/dossier.py`)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,16 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from app.forms import IMAGES_AND_PDF, uploaded_files
-from app.portal import bp
+from app.portal.blueprint import bp
 from app.presenters import KIND_LABELS, STATUS_LABELS
 from app.views_common import not_found_on_denied
 from app.web import actor, db, parse_id
 from directory.consent import active_consent, give_consent, revoke_consent
-from directory.errors import InvalidInput
 from directory.models import Role
-from mailbox.models import DeliveryStatus
+from directory.operations import get_party
 from mailbox.operations import open_delivery
 from mailbox.queries import InboxFilter, get_delivery, inbox, inbox_senders
-from mailbox.replies import send_reply
+from mailbox.replies import may_reply
 
 
 def _optional_id(name: str):  # type: ignore[no-untyped-def]
@@ -62,16 +61,12 @@ def message(delivery_id: str) -> str | Response:
     if me.role != Role.RESIDENT:
         # Staff follow a delivery in its case file; the message page is the recipient's.
         return redirect(url_for("portal.case", case_id=delivery.message.case_id))
-    may_reply = delivery.reply_allowed and delivery.status in (
-        DeliveryStatus.OPENED,
-        DeliveryStatus.DEEMED_DELIVERED,
-    )
     return render_template(
         "portal/message.html",
         delivery=delivery,
         kinds=KIND_LABELS,
         statuses=STATUS_LABELS,
-        may_reply=may_reply,
+        may_reply=may_reply(me, delivery),
         errors={},
     )
 
@@ -82,34 +77,6 @@ def message(delivery_id: str) -> str | Response:
 def open_message(delivery_id: str) -> Response:
     delivery = open_delivery(db(), actor(), parse_id(delivery_id))
     return redirect(url_for("portal.message", delivery_id=delivery.id))
-
-
-@bp.route("/cases/<case_id>/reply", methods=["POST"])
-@login_required
-@not_found_on_denied
-def reply(case_id: str) -> Response | tuple[str, int]:
-    me = actor()
-    in_reply_to = request.form.get("in_reply_to")
-    try:
-        with uploaded_files("files", IMAGES_AND_PDF) as files:
-            send_reply(
-                db(),
-                me,
-                parse_id(case_id),
-                text=request.form.get("text", ""),
-                files=files,
-                in_reply_to=parse_id(in_reply_to) if in_reply_to else None,
-            )
-    except InvalidInput as exc:
-        from app.dossier import render_case
-
-        return render_case(
-            parse_id(case_id),
-            errors={exc.field: _(exc.message, **exc.params)},
-            reply_text=request.form.get("text", ""),
-        ), 422
-    flash(_("Your message was sent to the authority."), "success")
-    return redirect(url_for("portal.case", case_id=case_id) + "#messages")
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -130,4 +97,5 @@ def settings() -> str | Response:
     return render_template(
         "portal/settings.html",
         consent=active_consent(session, me.party_id) if me.party_id else None,
+        party=get_party(session, me, me.party_id) if me.party_id else None,
     )

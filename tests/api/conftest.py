@@ -20,7 +20,7 @@ def api(app, demo) -> Api:
 def other_api(app, demo, runtime) -> Api:
     """A specialist application of another authority (the cantonal tax office)."""
     with runtime.transaction() as session:
-        authority = find_authority(session, "kanton-luzern-steuern")
+        authority = find_authority(session, "lu-steuern")
         client = create_api_client(session, authority, "Steuerregister")
         _key, token = create_api_key(session, client)
     return Api(app.test_client(), token)

@@ -12,6 +12,7 @@ from mailbox.models import Delivery
 from storage.blobs import Blob, store_blob
 from storage.blobs import savepoint as item_savepoint
 from storage.jobs import enqueue, queued_jobs
+from storage.work import unit_of
 from tests.api.support import assert_problem, b64, counts, error_fields, letter
 from tests.conftest import make_pdf
 
@@ -129,7 +130,7 @@ def test_a_failed_item_removes_what_it_stored(app, runtime):
         lost = store_blob(session, io.BytesIO(b"lost"))
         enqueue(session, "mailbox.jobs.issue_receipt", "a delivery of the failed item")
         raise RuntimeError("the item fails after storing")
-    assert session.info["stored_keys"] == [kept.key]
+    assert unit_of(session).stored_keys == [kept.key]
     assert queued_jobs(session) == []
     assert session.scalars(select(Blob.key)).all() == [kept.key]
     keys = set(runtime.objects.store.iter_keys())

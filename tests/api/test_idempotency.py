@@ -149,8 +149,8 @@ def test_overlapping_claims_in_opposite_order_queue_instead_of_deadlocking(api, 
     """Batch claims go in key order. Request A holds k1 and will claim k2 next; request B
     claims k2 and k1 meanwhile. In item order B would take k2 and wait for k1 while A waits
     for k2: a deadlock. In key order B waits for k1 first and holds nothing A needs."""
-    from app.api.batch_keys import claim_keys
     from directory.models import ApiKey
+    from mailbox.idempotency import claim_keys
 
     with runtime.sessions() as session:
         client_id = session.scalars(select(ApiKey.client_id)).first()

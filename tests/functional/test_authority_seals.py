@@ -10,8 +10,7 @@ from sqlalchemy import select
 
 from directory.models import Authority
 from mailbox.models import Delivery
-from signing import validate_pdf
-from signing.authority_keys import generate_token_key
+from signing import generate_token_key, validate_pdf
 from storage.blobs import blob_bytes
 from tests.conftest import csrf_token, login, post_multipart
 
@@ -71,9 +70,7 @@ def test_portal_seals_with_a_key_in_a_pkcs11_token(app, demo, pdf, runtime, soft
     monkeypatch.setenv("PORTAL_PKCS11_MODULE", softhsm.module_path)
     monkeypatch.setenv("PORTAL_PKCS11_PIN", softhsm.pin)
     with runtime.transaction() as session:
-        authority = session.scalar(
-            select(Authority).where(Authority.slug == "kanton-luzern-steuern")
-        )
+        authority = session.scalar(select(Authority).where(Authority.slug == "lu-steuern"))
         authority.seal_ref = f"pkcs11:token={softhsm.label};object=steuern-seal"
     clerk = app.test_client()
     login(clerk, demo["other_clerk"])

@@ -172,7 +172,7 @@ def _reply_documents(runtime) -> list[tuple[str, str, str]]:
 def other_api(app, demo, runtime) -> Api:
     """A specialist application of another authority, writing at the same time."""
     with runtime.transaction() as session:
-        authority = find_authority(session, "kanton-luzern-steuern")
+        authority = find_authority(session, "lu-steuern")
         client = create_api_client(session, authority, "Steuerregister")
         _key, token = create_api_key(session, client)
     return Api(app.test_client(), token)

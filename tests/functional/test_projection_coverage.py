@@ -196,6 +196,9 @@ _THROUGH_THE_CLI = [
     ("deliveries", "due_date"),
     ("delivery_consents", "given_at"),
     ("parties", "consent_head_seq"),
+    ("steps", "status"),
+    ("case_authorities", "role"),
+    ("fees", "amount_rappen"),
 ]
 
 
@@ -307,7 +310,8 @@ def test_values_from_before_0009_are_not_covered_until_completed(app, demo, pdf,
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 consent chain(s) started, 3 case file(s) completed" in done.stdout
+    completed = f"1 consent chain(s) started, {len(world.cases)} case file(s) completed"
+    assert completed in done.stdout
     after = run_verify(runtime, cwd=tmp_path)
     assert after.returncode == 0, after.stdout
     assert "NOT COVERED" not in after.stdout

@@ -252,7 +252,7 @@ def test_withdrawal_is_posted(
 def test_only_the_senders_clients_are_told(
     runtime: Any, demo: dict[str, Any], pdf: Any, hook: Hook, receiver: WebhookReceiver
 ) -> None:
-    other = register_webhook(runtime, receiver.url + "/steuern", slug="kanton-luzern-steuern")
+    other = register_webhook(runtime, receiver.url + "/steuern", slug="lu-steuern")
     with in_process_portal(runtime) as portal:
         clerk = portal.client()
         login(clerk, demo["clerk"])  # Stadt Luzern

@@ -4,6 +4,7 @@ rows behind the domain's back: plausible other values, and which record must not
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
 import io
 import uuid
@@ -69,10 +70,39 @@ def build_world(app: Any, demo: dict[str, Any], pdf: Any, runtime: Any, tmp_path
             return all(d.receipt_document_id for d in rows)
 
     wait_for(receipts)
+    ordered = _ordered_case(runtime, demo)
     with runtime.sessions() as session:
         delivered = [session.get_one(Delivery, d.id) for d in (opened, deemed, withdrawn)]
         assert [d.status for d in delivered] == ["opened", "deemed_delivered", "withdrawn"]
-        return World(delivered[0].recipient_party_id, [d.message.case_id for d in delivered])
+        cases = [d.message.case_id for d in delivered]
+        return World(delivered[0].recipient_party_id, [*cases, ordered])
+
+
+def _ordered_case(runtime: Any, demo: dict[str, Any]) -> uuid.UUID:
+    """An ordered service whose steps are in every state that fills a column: a move from
+    Luzern to Emmen; Emmen registers (decided, with a fee; the road traffic office's step
+    opens), Luzern claims its step and asks the resident (catalogue/steps.py)."""
+    from catalogue import steps
+    from catalogue.models import Step
+    from catalogue.outcomes import Decided, NeedsInformation
+    from tests.functional.test_steps import MOVE
+    from tests.support.ordering_world import actor_of, clerk_of, place
+
+    case_id = place(runtime, actor_of(runtime, demo["resident"]["login"]), "umzug-melden", MOVE)
+    with runtime.sessions() as session:
+        rows = {
+            s.step_id: s.id for s in session.scalars(select(Step).where(Step.case_id == case_id))
+        }
+    luzern = actor_of(runtime, demo["clerk"]["login"])
+    emmen = clerk_of(runtime, "emmen-einwohnerdienste")
+    with runtime.transaction() as session:
+        # Decided with a fee: a fee row refers to the step (catalogue/fees.py).
+        decided = Decided("Anmeldung", "Angemeldet.", [], None, decimal.Decimal("20.00"))
+        steps.record_outcome(session, emmen, rows["register"], decided)
+    with runtime.transaction() as session:
+        steps.claim(session, luzern, rows["deregister"])
+        steps.record_outcome(session, luzern, rows["deregister"], NeedsInformation("Wohin?"))
+    return case_id
 
 
 def _latest_delivery(runtime: Any) -> Delivery:
@@ -99,7 +129,7 @@ def owner(conn: Connection, name: str, key: dict[str, Any]) -> tuple[str, uuid.U
         return "party", party
     if name == "case_files":
         return "case", key["id"]
-    if name in ("case_parties", "documents", "messages"):
+    if name in ("case_parties", "documents", "messages", "steps", "case_authorities", "fees"):
         return "case", _value(conn, name, key, "case_id")
     if name in ("message_documents", "deliveries"):
         message = _value(conn, name, key, "message_id")

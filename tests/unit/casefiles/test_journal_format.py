@@ -37,7 +37,7 @@ from directory.actors import Actor
 from directory.identifiers import make_ahvn13
 from directory.models import AuthorityLevel, Role
 from directory.operations import register_authority, register_person
-from signing import Keyring, SealKey, sign, verify
+from signing import FileSealKey, Keyring, sign, verify
 from signing.canonical import canonical_json
 from tests.support import journal_checker
 
@@ -159,7 +159,7 @@ def keyring() -> Keyring:
     key = serialization.load_pem_private_key(KEY_PEM, None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     cert = certificate()
-    return Keyring(cert, None, SealKey(key, cert), {KEY_ID: cert})
+    return Keyring(cert, None, FileSealKey(key, cert), {KEY_ID: cert})
 
 
 def columns(fields: dict[str, Any]) -> dict[str, Any]:

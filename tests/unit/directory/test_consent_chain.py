@@ -8,6 +8,7 @@ import hashlib
 
 from sqlalchemy import select
 
+from casefiles.journal import keyring_of
 from directory.actors import Actor
 from directory.consent import give_consent, is_reachable, revoke_consent
 from directory.identifiers import make_ahvn13
@@ -84,7 +85,7 @@ def test_give_revoke_give_is_a_signed_chain(db_session):
         "given_at": again.given_at.isoformat(),
     }
     assert chain[0]["actor_label"] == "Dora Test1" and chain[0]["actor_kind"] == "resident"
-    keyring = db_session.info["keyring"]
+    keyring = keyring_of(db_session)
     assert list(link_problems("party_id", chain, keyring.certificate)) == []
     assert (person.consent_head_seq, person.consent_head_hash) == (3, chain[-1]["entry_hash"])
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.api.batch import Item, _item_digest
 from casefiles.journal import canonical as journal_canonical
 from mailbox.webhooks import canonical_body
-from signing import SealKey
+from signing import FileSealKey
 from signing.canonical import canonical_json, canonical_json_ascii
 from signing.jws import sign_json, verify_json
 from tests.unit.casefiles.test_journal_format import CERT_PEM, KEY_PEM
@@ -57,7 +57,7 @@ def test_the_receipt_jws_signs_the_canonical_bytes():
     key = serialization.load_pem_private_key(KEY_PEM, None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     certificate = x509.load_pem_x509_certificate(CERT_PEM)
-    token = sign_json(SealKey(key, certificate), VALUE)
+    token = sign_json(FileSealKey(key, certificate), VALUE)
     encoded = token.split(".")[1]
     assert base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)) == CANONICAL
     assert verify_json(token, [certificate]) == VALUE

@@ -31,9 +31,14 @@ from signing import (
     load_seal,
     seal_pdf,
     sign,
-    tokens,
     validate_pdf,
     verify,
+)
+from signing.pkcs11_sessions import (
+    TokenSession,
+    close_token_sessions,
+    current_session,
+    session_census,
 )
 from tests.support.softhsm import SoftHsmToken as Token
 
@@ -299,7 +304,7 @@ def test_other_pin_than_the_logged_in_one_is_refused(token_key: Pkcs11SealKey) -
 def test_wrong_pin_is_refused_by_the_token(
     token_key: Pkcs11SealKey, softhsm: Token, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tokens.close_token_sessions()  # logged out: the next PIN goes to the token itself
+    close_token_sessions()  # logged out: the next PIN goes to the token itself
     monkeypatch.setenv("PORTAL_PKCS11_MODULE", softhsm.module_path)
     monkeypatch.setenv("PORTAL_PKCS11_PIN", "9876")
     with pytest.raises(TokenLoginError, match="wrong PIN for token 'portal'") as caught:
@@ -344,7 +349,7 @@ def test_one_session_per_thread_is_reused(token_key: Pkcs11SealKey, pdf: bytes) 
         seal_pdf(pdf, token_key, reason="x")
         sign(token_key, DATA)
     assert _my_session(token_key) is before
-    assert len(tokens._state.logins) == 1
+    assert session_census().logins == 1
 
 
 def test_threads_seal_at_once(token_key: Pkcs11SealKey, keyring: Keyring, pdf: bytes) -> None:
@@ -356,13 +361,13 @@ def test_threads_seal_at_once(token_key: Pkcs11SealKey, keyring: Keyring, pdf: b
     for sealed, _ in results:
         [status] = validate_pdf(sealed, [keyring.ca_certificate])
         assert status.intact and status.valid and status.trusted
-    assert len(tokens._state.logins) == 1
+    assert session_census().logins == 1
     assert len({ident for _, ident in results}) <= 4
     # The pool's threads have ended: the next session opened closes theirs.
     worker = threading.Thread(target=sign, args=(token_key, DATA))
     worker.start()
     worker.join()
-    ended = [t.thread for t in tokens._state.threads if not t.thread.is_alive()]
+    ended = [thread for thread in session_census().threads if not thread.is_alive()]
     assert ended == [worker]
 
 
@@ -412,9 +417,10 @@ def test_seal_time_with_the_token_key(token_key: Pkcs11SealKey, pdf: bytes) -> N
     assert median < 0.5
 
 
-def _my_session(key: Pkcs11SealKey) -> tokens._ThreadSession:
-    sessions = tokens._state.local.__dict__["sessions"]
-    return sessions[(key.module_path, key.token_label)]
+def _my_session(key: Pkcs11SealKey) -> TokenSession:
+    session = current_session(key.module_path, key.token_label)
+    assert session is not None
+    return session
 
 
 def test_signed_json_receipt_with_the_token_key(token_key: Pkcs11SealKey, keyring: Keyring) -> None:

@@ -14,14 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing import load_or_create_keyring, seal_pdf, validate_pdf
-from signing.keys import Keyring, load_or_create_tsa_key
-from signing.timestamps import (
-    TSA_COMMON_NAME,
-    check_tokens,
-    embedded_tsa,
-    http_tsa,
-    read_token,
-)
+from signing.keys import Keyring
+from signing.timestamp_checks import check_tokens, read_token
+from signing.timestamps import TSA_COMMON_NAME, embedded_tsa, http_tsa
+from signing.tsa_key import load_or_create_tsa_key
 from tests.conftest import make_pdf
 
 DIGEST = hashlib.sha256(b"Einwohnerportal").digest()

@@ -11,8 +11,8 @@ import pkcs11
 import pytest
 from pkcs11 import Attribute, ObjectClass
 
+from signing.pkcs11_sessions import read_write_session
 from signing.token_kek import create_token_kek, import_kek, load_token_kek
-from signing.tokens import read_write_session
 from storage.encryption import EncryptedObjects, KeyEncryptionKey, TamperedObject
 from storage.objects import open_store
 from storage.secrets import SecretBox

@@ -1,0 +1,115 @@
+"""A session's unit of work: the services an operation uses, and what its transaction did
+outside the database (objects stored, jobs asked for), which a rollback must undo.
+
+The sessionmaker carries the runtime's `Services` (`storage.db.make_sessionmaker`); each
+session gets its own `UnitOfWork` on first use. Operations reach both through the typed
+accessors here, never by a string key: `services_of(session).objects`,
+`unit_of(session).stored_keys`. Storage knows nothing of the domain, so the keyring and the
+settings are carried as they come; the domain packages' accessors
+(`casefiles.journal.keyring_of`, `mailbox.notifications.mail_settings`) check their type.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from storage.encryption import EncryptedObjects
+from storage.objects import discard
+
+if TYPE_CHECKING:
+    from storage.jobs import Outbox, RecordedJob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the runtime gives every session: the encrypted object store, the portal's keyring
+    (signing.Keyring) and the settings that notices need (mailbox.notifications.MailSettings)."""
+
+    objects: EncryptedObjects
+    keyring: object
+    settings: object
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """How far a unit of work had come: where a savepoint starts."""
+
+    stored: int
+    jobs: int
+
+
+def _new_outbox() -> Outbox:
+    # Imported here: storage.jobs finds a session's outbox through `unit_of` in this module.
+    from storage.jobs import Outbox
+
+    return Outbox()
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOfWork:
+    """One session's work: its services (None for a session the runtime did not make), the
+    keys of the objects its transaction stored, and the jobs it asked for."""
+
+    services: Services | None
+    stored_keys: list[str] = field(default_factory=list)
+    jobs: Outbox = field(default_factory=_new_outbox)
+
+    def mark(self) -> Mark:
+        return Mark(len(self.stored_keys), self.jobs.mark())
+
+    def undo(self, since: Mark | None = None, *, remove_objects: bool = True) -> None:
+        """Forget what the work since `since` (None: the whole transaction) did outside the
+        database, its rows being rolled back: its jobs are dropped, its objects removed. With
+        `remove_objects=False` (a commit whose outcome is unknown) the objects stay for
+        `portal storage gc`, which removes them only if no row names them."""
+        start = since.stored if since is not None else 0
+        orphans = self.stored_keys[start:]
+        del self.stored_keys[start:]
+        if since is None:
+            self.jobs.clear()
+        else:
+            self.jobs.drop_since(since.jobs)
+        if not orphans:
+            return
+        if not remove_objects:
+            log.warning(
+                "commit outcome unknown: %d object(s) left for `portal storage gc`", len(orphans)
+            )
+        elif self.services is not None:  # always: objects are stored through the services
+            discard(self.services.objects, orphans)
+
+    def committed(self) -> list[RecordedJob]:
+        """After a commit: its objects belong to saved rows now; the jobs it wrote to the
+        outbox, to hand on (each once)."""
+        self.stored_keys.clear()
+        return self.jobs.take_committed()
+
+
+def unit_of(session: Session) -> UnitOfWork:
+    """This session's unit of work, started on first use."""
+    # The classes are the keys: nothing else in the portal writes `Session.info`, and nothing
+    # reads it but this function. The sessionmaker's `Services` are shared by its sessions;
+    # a `UnitOfWork` is this session's own.
+    info: dict[Any, Any] = session.info
+    work = info.get(UnitOfWork)
+    if isinstance(work, UnitOfWork):
+        return work
+    services = info.get(Services)
+    if services is not None and not isinstance(services, Services):
+        raise TypeError(f"the session carries {type(services).__name__}, not Services")
+    work = info[UnitOfWork] = UnitOfWork(services)
+    return work
+
+
+def services_of(session: Session) -> Services:
+    """The runtime's services that this session carries."""
+    services = unit_of(session).services
+    if services is None:
+        raise LookupError("the session carries no services: make it with the runtime's sessions")
+    return services
