@@ -75,13 +75,13 @@ def main() -> int:
         base = base_pdf()
         print(f"building {args.n} letters of {len(base)} bytes ...", flush=True)
         bodies = batch_bodies(world["numbers"], base, args.batch)
-        server, port = _start_gunicorn(env, args, work)
+        server, port = start_gunicorn(env, args, work)
 
         print(f"delivering {args.n} letters in {len(bodies)} requests ...", flush=True)
-        seconds = _deliver(port, world["api_key"], bodies, args.clients, args.trace)
+        seconds = deliver_batches(port, world["api_key"], bodies, args.clients, args.trace)
         del bodies
         rows = _count_rows(runtime)
-        _stop(server)
+        stop_server(server)
         server = None
 
         print("measuring the floor ...", flush=True)
@@ -100,7 +100,7 @@ def main() -> int:
         return 1 if failed else 0
     finally:
         if server is not None:
-            _stop(server)
+            stop_server(server)
         if args.keep:
             print(f"kept: {database_url} and {work}")
         else:
@@ -108,7 +108,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _start_gunicorn(
+def start_gunicorn(
     env: dict[str, str], args: argparse.Namespace, work: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as s:
@@ -138,12 +138,12 @@ def _start_gunicorn(
     return server, port
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
+def stop_server(server: subprocess.Popen[bytes]) -> None:
     server.terminate()
     server.wait(30)
 
 
-def _deliver(
+def deliver_batches(
     port: int, api_key: str, bodies: list[bytes], clients: int, trace: bool = False
 ) -> float:
     """POST every body over `clients` keep-alive connections; the wall-clock seconds."""

@@ -38,7 +38,7 @@ from sqlalchemy import text  # noqa: E402
 import app.models  # noqa: E402, F401  (every model registered, as `portal` has them)
 from app.config import Config  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from bench.bulk_delivery import _deliver, _start_gunicorn, _stop  # noqa: E402
+from bench.bulk_delivery import deliver_batches, start_gunicorn, stop_server  # noqa: E402
 from bench.world import base_pdf, batch_bodies, create_database, portal_env, seed  # noqa: E402
 from mailbox.projection import CASE_TABLES  # noqa: E402
 
@@ -86,10 +86,10 @@ def main() -> int:
         # One writer for SQLite, which takes one at a time anyway.
         workers = 1 if args.embedded else 2
         build = argparse.Namespace(workers=workers, worker_class="sync", threads=1)
-        server, port = _start_gunicorn(env, build, work)
-        _deliver(port, world["api_key"], bodies, workers)
+        server, port = start_gunicorn(env, build, work)
+        deliver_batches(port, world["api_key"], bodies, workers)
         del bodies
-        _stop(server)
+        stop_server(server)
         server = None
         if runtime.queue is not None:
             runtime.queue.delete(delete_jobs=True)  # the notices: no worker runs in the bench
@@ -102,7 +102,7 @@ def main() -> int:
         return _rounds(runtime, args.n, args)
     finally:
         if server is not None:
-            _stop(server)
+            stop_server(server)
         if args.keep:
             print(f"kept: {database_url} and {work}")
         else:

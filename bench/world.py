@@ -25,7 +25,7 @@ from directory.api_clients import create_api_client, create_api_key
 from directory.consent_chain import new_consent_chain
 from directory.identifiers import normalize_ahvn13
 from directory.models import Account, AuthorityLevel, Consent, ConsentEntry, Party, PartyKind, Role
-from directory.operations import _hasher, register_authority
+from directory.operations import password_hasher, register_authority
 from storage.db import utcnow
 
 PLACEHOLDER = b"LETTER-0000000000"
@@ -56,7 +56,7 @@ def ahvn13(n: int) -> str:
 def seed(runtime: Runtime, n: int, with_email: bool) -> dict[str, Any]:
     """N residents with accounts and consent (bulk inserts, one shared password hash), an
     authority, and its API client with a key."""
-    shared_hash = _hasher().hash("bench-password-not-used")
+    shared_hash = password_hasher().hash("bench-password-not-used")
     now = utcnow()
     parties, accounts, consents, chains = [], [], [], []
     for i in range(n):

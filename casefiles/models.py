@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from directory.models import Authority, Party, _enum
+from directory.models import Authority, Party, enum_column
 from storage.blobs import Blob
 from storage.db import Base, UTCDateTime, utcnow
 
@@ -33,7 +33,7 @@ class CaseFile(Base):
     # The holder: the resident or organisation this case file is about. Only the holder (and
     # the authorities) see it, so residents never see each other's letters (issue 6).
     party_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parties.id"), index=True)
-    status: Mapped[CaseStatus] = mapped_column(_enum(CaseStatus), default=CaseStatus.OPEN)
+    status: Mapped[CaseStatus] = mapped_column(enum_column(CaseStatus), default=CaseStatus.OPEN)
     # The sending authority's own reference (its specialist application's file number).
     external_ref: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

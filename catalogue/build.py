@@ -87,6 +87,7 @@ def _field(value: Mapping[str, Any]) -> Field:
         pattern=value.get("pattern"),
         min=value.get("min"),
         max=value.get("max"),
+        decimals=value.get("decimals"),
         choices=tuple(Choice(c["value"], _text(c["label"])) for c in value.get("choices", ())),
         accept=tuple(value.get("accept", ())),
         max_bytes=value.get("max_bytes"),

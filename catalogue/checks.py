@@ -29,6 +29,7 @@ _ONLY_FOR = {
     "pattern": {"text", "textarea"},
     "min": {"number", "date"},
     "max": {"number", "date"},
+    "decimals": {"number"},
     "choices": {"choice"},
     "accept": {"file"},
     "max_bytes": {"file"},

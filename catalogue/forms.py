@@ -209,6 +209,11 @@ def _number(one: Field, text: str) -> int | decimal.Decimal:
     if len(cleaned) > 30 or not _NUMBER.fullmatch(cleaned):
         raise _Refused("not_a_number")
     number = decimal.Decimal(cleaned)
+    places = -int(number.normalize().as_tuple().exponent)
+    if one.decimals is not None and places > one.decimals:
+        if one.decimals == 0:
+            raise _Refused("not_whole")
+        raise _Refused("too_many_decimals", decimals=one.decimals)
     if one.min is not None and number < decimal.Decimal(str(one.min)):
         raise _Refused("below_min", min=str(one.min))
     if one.max is not None and number > decimal.Decimal(str(one.max)):

@@ -72,6 +72,7 @@ class Field:
     pattern: str | None = None
     min: Any = None
     max: Any = None
+    decimals: int | None = None  # number: at most this many decimal places
     choices: tuple[Choice, ...] = ()
     accept: tuple[str, ...] = ()
     max_bytes: int | None = None

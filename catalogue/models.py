@@ -12,7 +12,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casefiles.models import CaseFile
-from directory.models import Authority, _enum
+from directory.models import Authority, enum_column
 from storage.db import Base, UTCDateTime, utcnow
 
 
@@ -80,7 +80,7 @@ class Step(Base):
     position: Mapped[int] = mapped_column(default=0)
     # Routed at ordering; None only for a skipped step whose rule found no office.
     authority_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("authorities.id"))
-    status: Mapped[StepStatus] = mapped_column(_enum(StepStatus), index=True)
+    status: Mapped[StepStatus] = mapped_column(enum_column(StepStatus), index=True)
     claimed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -119,7 +119,7 @@ class Fee(Base):
     reason: Mapped[str] = mapped_column(String(300))
     account: Mapped[str] = mapped_column(String(34))
     reference: Mapped[str] = mapped_column(String(32))
-    status: Mapped[FeeStatus] = mapped_column(_enum(FeeStatus), default=FeeStatus.BILLED)
+    status: Mapped[FeeStatus] = mapped_column(enum_column(FeeStatus), default=FeeStatus.BILLED)
     billed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     paid_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from storage.db import Base, UTCDateTime, utcnow
 
 
-def _enum(cls: type[enum.Enum]) -> Enum:
+def enum_column(cls: type[enum.Enum]) -> Enum:
     # Enums are stored by value, so the database reads like the code and survives renames.
     return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False, length=32)
 
@@ -68,7 +68,7 @@ class Party(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    kind: Mapped[PartyKind] = mapped_column(_enum(PartyKind))
+    kind: Mapped[PartyKind] = mapped_column(enum_column(PartyKind))
     display_name: Mapped[str] = mapped_column(String(200))
     given_name: Mapped[str | None] = mapped_column(String(100))
     family_name: Mapped[str | None] = mapped_column(String(100))
@@ -96,7 +96,7 @@ class Authority(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    level: Mapped[AuthorityLevel] = mapped_column(_enum(AuthorityLevel))
+    level: Mapped[AuthorityLevel] = mapped_column(enum_column(AuthorityLevel))
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Days after which an unopened delivery counts as delivered (7 unless the law says else).
@@ -210,7 +210,7 @@ class Account(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     login: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[Role] = mapped_column(_enum(Role))
+    role: Mapped[Role] = mapped_column(enum_column(Role))
     display_name: Mapped[str] = mapped_column(String(200))
     party_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("parties.id"), index=True)
     authority_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("authorities.id"), index=True)

@@ -24,7 +24,7 @@ MIN_PASSWORD_LENGTH = 10
 
 
 @functools.cache
-def _hasher() -> PasswordHasher:
+def password_hasher() -> PasswordHasher:
     # RFC 9106's low-memory profile in production. The test suite sets
     # PORTAL_INSECURE_FAST_HASHING to argon2's cheapest parameters, since it creates hundreds of
     # accounts; never set it elsewhere. Made on first use: importing the module does no work.
@@ -36,7 +36,7 @@ def _hasher() -> PasswordHasher:
 @functools.cache
 def _dummy_hash() -> str:
     # Verifying against a fixed hash for unknown logins keeps the timing of both answers alike.
-    return _hasher().hash("not-a-real-password")
+    return password_hasher().hash("not-a-real-password")
 
 
 def register_person(
@@ -100,7 +100,7 @@ def create_account(
         raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
     account = Account(
         login=login.strip().lower(),
-        password_hash=_hasher().hash(password),
+        password_hash=password_hasher().hash(password),
         role=role,
         display_name=display_name,
         party=party,
@@ -119,8 +119,8 @@ def authenticate(session: Session, login: str, password: str) -> Account | None:
         return None
     if not _verify(account.password_hash, password):
         return None
-    if _hasher().check_needs_rehash(account.password_hash):
-        account.password_hash = _hasher().hash(password)
+    if password_hasher().check_needs_rehash(account.password_hash):
+        account.password_hash = password_hasher().hash(password)
     account.last_login_at = utcnow()
     session.flush()
     return account
@@ -128,7 +128,7 @@ def authenticate(session: Session, login: str, password: str) -> Account | None:
 
 def _verify(password_hash: str, password: str) -> bool:
     try:
-        return _hasher().verify(password_hash, password)
+        return password_hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -160,7 +160,7 @@ def change_password(
         raise AccessDenied("only a logged-in account has a password")
     if not _verify(account.password_hash, current):
         raise InvalidInput("current_password", "The current password is wrong.")
-    account.password_hash = _hasher().hash(new)
+    account.password_hash = password_hasher().hash(new)
     end_all_sessions(session, account.id)
     return start_session(session, account)
 

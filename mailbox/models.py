@@ -12,7 +12,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from casefiles.models import CaseFile, Document
-from directory.models import Authority, Party, _enum
+from directory.models import Authority, Party, enum_column
 from storage.db import Base, UTCDateTime, utcnow
 
 
@@ -44,7 +44,7 @@ class Message(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_files.id"), index=True)
     direction: Mapped[Direction] = mapped_column(
-        _enum(Direction), default=Direction.OUTBOUND, server_default="outbound"
+        enum_column(Direction), default=Direction.OUTBOUND, server_default="outbound"
     )
     # The authority on the authority's side of the message: outbound its sender, inbound (a
     # resident's reply or order) its addressee. The column keeps its first name, which fitted
@@ -54,7 +54,7 @@ class Message(Base):
     )
     sender_party_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("parties.id"))
     in_reply_to_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("messages.id"))
-    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind))
+    kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -98,7 +98,7 @@ class Delivery(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), unique=True)
     recipient_party_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parties.id"), index=True)
-    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus), index=True)
+    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus), index=True)
     accepted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     available_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     opened_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -152,7 +152,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     if "runtime" not in request.fixturenames:
         return
     rt: Runtime = request.getfixturevalue("runtime")
-    _wait_for_idle_worker(rt)
+    wait_for_idle_worker(rt)
     tables = list(reversed(Base.metadata.sorted_tables))
     for attempt in range(5):
         try:
@@ -174,7 +174,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         store.delete(key)
 
 
-def _wait_for_idle_worker(rt: Runtime, timeout: float = 20.0) -> None:
+def wait_for_idle_worker(rt: Runtime, timeout: float = 20.0) -> None:
     """Let the worker finish what the test enqueued, so cleaning does not race its jobs."""
     if rt.queue is None:
         return

@@ -168,7 +168,7 @@ def _outcome(data: Any) -> outcomes.Outcome:
     if not isinstance(data, dict):
         raise ValidationFailed([("body", "must be a JSON object")])
     kind = data.get("outcome")
-    if kind not in _MEMBERS:
+    if not isinstance(kind, str) or kind not in _MEMBERS:
         raise ValidationFailed([("outcome", f"must be one of {', '.join(_MEMBERS)}")])
     errors = [(n, "is not a member of this outcome") for n in sorted(set(data) - _MEMBERS[kind]
                                                                      - {"outcome"})]  # fmt: skip
@@ -352,6 +352,19 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
                        "limit": {"type": "integer"}, "offset": {"type": "integer"}},
     },
+    "OutcomeDocument": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["filename", "content_base64"],
+        "properties": {
+            "filename": {"type": "string", "maxLength": 200},
+            "content_base64": {
+                "type": "string",
+                "contentEncoding": "base64",
+                "contentMediaType": "application/pdf",
+            },
+        },
+    },
     "StepOutcome": {
         "description": "One of the outcomes, by `outcome`; each takes its own members only.",
         "oneOf": [
@@ -370,19 +383,7 @@ SCHEMAS: dict[str, Any] = {
                     "documents": {
                         "type": "array",
                         "maxItems": MAX_DOCUMENTS,
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["filename", "content_base64"],
-                            "properties": {
-                                "filename": {"type": "string", "maxLength": 200},
-                                "content_base64": {
-                                    "type": "string",
-                                    "contentEncoding": "base64",
-                                    "contentMediaType": "application/pdf",
-                                },
-                            },
-                        },
+                        "items": {"$ref": "#/components/schemas/OutcomeDocument"},
                     },
                 },
                 ["subject"],

@@ -17,6 +17,10 @@ MESSAGES: Mapping[str, LazyString] = {
     "bad_characters": lazy_gettext("This field contains characters that are not allowed."),
     "pattern": lazy_gettext("This value does not have the expected form."),
     "not_a_number": lazy_gettext("Please enter a number, for example 12 or 12.50."),
+    "not_whole": lazy_gettext("Please enter a whole number, for example 2025."),
+    "too_many_decimals": lazy_gettext(
+        "Please enter a number with at most %(decimals)s decimal places."
+    ),
     "below_min": lazy_gettext("The value must be at least %(min)s."),
     "above_max": lazy_gettext("The value must be at most %(max)s."),
     "not_a_date": lazy_gettext("Please enter a date such as 31.12.2026."),

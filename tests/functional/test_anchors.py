@@ -21,7 +21,7 @@ from casefiles.anchors import Anchor, statement
 from casefiles.models import CaseFile, JournalEntry
 from directory.models import ConsentEntry, Party
 from storage.db import Base
-from tests.conftest import _wait_for_idle_worker, login, wait_for
+from tests.conftest import login, wait_for, wait_for_idle_worker
 from tests.functional.test_core_loop import deliver_letter
 from tests.support.services import free_port, portal_executable
 from tests.support.tsa import tsa_root_file
@@ -49,7 +49,7 @@ def cases(client, demo, pdf, runtime):
             client, demo["resident"]["ahvn13"], pdf(f"Brief {n}"), subject=f"Brief {n}"
         )
         assert response.status_code == 302
-    _wait_for_idle_worker(runtime)  # its jobs may still write to the journals
+    wait_for_idle_worker(runtime)  # its jobs may still write to the journals
     with runtime.sessions() as session:
         return [c.id for c in session.scalars(select(CaseFile).order_by(CaseFile.created_at))]
 
@@ -122,7 +122,7 @@ def _openssl_ts_verify(data, token, ca_file):
 def test_anchors_chain_and_keep_only_what_changed(runtime, anchored, client, demo, pdf, tmp_path):
     response = deliver_letter(client, demo["resident"]["ahvn13"], pdf("Brief 3"), subject="3")
     assert response.status_code == 302
-    _wait_for_idle_worker(runtime)
+    wait_for_idle_worker(runtime)
     made = run_portal(runtime, "anchor", cwd=tmp_path)
     assert made.stdout.startswith("anchor 2: 5 head(s), 1 changed"), made.stdout + made.stderr
     with runtime.sessions() as session:

@@ -45,7 +45,7 @@ def stored_anything(runtime) -> bool:
         ("no_subject", "A subject is required"),
         ("no_file", "Attach at least one PDF document"),
         ("bad_recipient", "not a valid AHVN13"),
-        ("unknown_recipient", "No person or organisation"),
+        ("unknown_recipient", "does not receive electronic deliveries"),
         ("bad_kind", "Choose what kind"),
     ],
 )

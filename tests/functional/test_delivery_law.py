@@ -257,7 +257,7 @@ def test_inbox_filters(app, demo, pdf, runtime):
     assert "Rechnung Abfall" in both and "Steuerverfügung" in both
     invoices = resident.get("/?kind=invoice").get_data(as_text=True)
     assert "Rechnung Abfall" in invoices and "Steuerverfügung" not in invoices
-    authority = re.search(r'<option value="([0-9a-f-]+)"[^>]*>Kanton Luzern', both).group(1)
+    authority = re.search(r'<option value="([0-9a-f-]+)"[^>]*>Dienststelle Steuern', both).group(1)
     by_authority = resident.get(f"/?authority={authority}").get_data(as_text=True)
     assert "Steuerverfügung" in by_authority and "Rechnung Abfall" not in by_authority
     assert "Rechnung Abfall" not in resident.get("/?status=opened").get_data(as_text=True)

@@ -190,7 +190,12 @@ def test_another_residents_case_file_cannot_be_named(anna, beat, runtime):
     assert 'href="/services/' not in beat.get(f"/cases/{original}").get_data(as_text=True)
     refused = beat.get(offer)
     assert refused.status_code == 404
-    assert "follow-up" in refused.get_data(as_text=True)
+    # A clear message, in the reader's language (German is the portal's default).
+    assert "Folgeleistung" in refused.get_data(as_text=True)
+    english = beat.get(offer + "&lang=en")
+    assert english.status_code == 404
+    assert "order a follow-up from it" in english.get_data(as_text=True)
+    beat.get("/services?lang=de")  # back to German for what follows
     assert "LU-4711.0815" not in refused.get_data(as_text=True)
 
     # A forged POST with Beat's own form token: refused, nothing stored.

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.support.services import _wait_for_port, free_port, unavailable
+from tests.support.services import free_port, unavailable, wait_for_port
 
 
 class PrivateRedis:
@@ -30,7 +30,7 @@ class PrivateRedis:
         self._proc = subprocess.Popen(
             [self._binary, *args, "no", "--dir", str(self._folder)], stdout=subprocess.DEVNULL
         )
-        _wait_for_port(self.port, self._proc)
+        wait_for_port(self.port, self._proc)
 
     def stop(self) -> None:
         if self._proc is not None:

@@ -80,7 +80,7 @@ def redis_server(tmp: Path) -> tuple[str, Callable[[], None]]:
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/0"
-    _wait_for_port(port, proc)
+    wait_for_port(port, proc)
 
     def stop() -> None:
         proc.terminate()
@@ -89,7 +89,7 @@ def redis_server(tmp: Path) -> tuple[str, Callable[[], None]]:
     return url, stop
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
