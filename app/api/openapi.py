@@ -10,7 +10,7 @@ from flask import Response
 from app.api import bp
 from app.api import fees as fees_api
 from app.api import routing as routing_api
-from app.api import steps as steps_api
+from app.api import steps_schemas as steps_api
 from app.api.metadata import NO_NUL_PATTERN
 from app.api.schemas import IDEMPOTENCY_KEY, SCHEMAS, ref
 from app.api.schemas_batch import BATCH_SCHEMAS

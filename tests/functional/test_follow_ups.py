@@ -44,20 +44,6 @@ INSTALMENT_ANSWERS = {
 }
 
 
-@pytest.fixture
-def anna(app: Any, demo: dict[str, Any]) -> FlaskClient:
-    client = app.test_client()
-    login(client, demo["resident"])
-    return client
-
-
-@pytest.fixture
-def beat(app: Any, demo: dict[str, Any]) -> FlaskClient:
-    client = app.test_client()
-    login(client, demo["other_resident"])
-    return client
-
-
 def _place(client: FlaskClient, url: str, answers: dict[str, str]) -> Any:
     page = client.get(url)
     assert page.status_code == 200, page.get_data(as_text=True)

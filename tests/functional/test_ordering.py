@@ -9,7 +9,6 @@ import json
 import uuid
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, inspect, select
 
@@ -88,22 +87,6 @@ def _clerk_of(runtime: Any, slug: str) -> dict[str, str]:
             authority=authority,
         )
     return {"login": login_name, "password": PASSWORD}
-
-
-@pytest.fixture
-def anna(app: Any, demo: dict[str, Any]) -> FlaskClient:
-    """Anna Muster, living in Luzern (BFS 1061)."""
-    client = app.test_client()
-    login(client, demo["resident"])
-    return client
-
-
-@pytest.fixture
-def beat(app: Any, demo: dict[str, Any]) -> FlaskClient:
-    """Beat Beispiel, living in Emmen (BFS 1024)."""
-    client = app.test_client()
-    login(client, demo["other_resident"])
-    return client
 
 
 def test_residents_of_two_communes_reach_their_own_office(anna, beat, runtime, tmp_path):

@@ -50,20 +50,6 @@ def _no_500(response: Any) -> Any:
     return response
 
 
-@pytest.fixture
-def anna(app: Any, demo: dict[str, Any]) -> FlaskClient:
-    client = app.test_client()
-    login(client, demo["resident"])
-    return client
-
-
-@pytest.fixture
-def beat(app: Any, demo: dict[str, Any]) -> FlaskClient:
-    client = app.test_client()
-    login(client, demo["other_resident"])
-    return client
-
-
 def _annas_order(anna: FlaskClient) -> uuid.UUID:
     response = _post(anna, FORM, {"purpose": "employer"})
     assert response.status_code == 302, response.get_data(as_text=True)
