@@ -7,7 +7,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from directory.models import Authority, Party, enum_column
@@ -17,7 +17,11 @@ from storage.db import Base, UTCDateTime, utcnow
 
 class CaseStatus(enum.StrEnum):
     OPEN = "open"
+    # Closed by its authority or when its process and periods have run out (casefiles/lifecycle.py):
+    # read-only from then on, and the archivists' business.
     CLOSED = "closed"
+    # Handed over to the archive as an export (kept here or destroyed, as configured).
+    TRANSFERRED = "transferred"
 
 
 class CaseFile(Base):
@@ -45,6 +49,11 @@ class CaseFile(Base):
     # version then; None for case files an authority opened by delivering.
     case_type: Mapped[str | None] = mapped_column(String(64), index=True)
     case_type_version: Mapped[int | None]
+    # The lifecycle (issue 10), each from a signed journal entry: when the case file was closed,
+    # how long it must be kept from then on, and what the case type suggests after that.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    retention_until: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    disposition: Mapped[str | None] = mapped_column(String(16))  # "archive" or "destroy"
 
     authority: Mapped[Authority] = relationship()
     holder: Mapped[Party] = relationship(foreign_keys=[party_id])

@@ -166,6 +166,7 @@ TABLES: dict[str, Table] = {
                 "key",
                 "wrapped_key",
                 "kek_id",
+                "group_id",
             ),
             "created_at": Outside("when the bytes were stored; the document's time is covered"),
         }
@@ -311,6 +312,54 @@ TABLES: dict[str, Table] = {
             "entry_hash",
             "signature",
             "key_id",
+        )
+    ),
+    "destruction_records": Table(
+        outside(
+            "the destruction register: a record of its own, hash-chained and signed, checked "
+            "entry by entry by `portal verify` (casefiles/destruction.py)",
+            "id",
+            "register",
+            "seq",
+            "recorded_at",
+            "actor_kind",
+            "actor_id",
+            "actor_label",
+            "action",
+            "payload",
+            "prev_hash",
+            "entry_hash",
+            "signature",
+            "key_id",
+            "case_id",
+        )
+    ),
+    "group_keys": Table(
+        outside(
+            "key material: the case files' keys wrapped by the KEK; a wrong value leaves the "
+            "objects unreadable, which verify reports",
+            "group_id",
+            "wrapped_key",
+            "kek_id",
+            "created_at",
+        )
+    ),
+    "exports": Table(
+        outside(
+            _OPERATIONAL + "; an export is checked on its own by `portal verify PATH`",
+            "id",
+            "case_id",
+            "format",
+            "status",
+            "done_items",
+            "total_items",
+            "blob_id",
+            "filename",
+            "error",
+            "requested_by",
+            "requested_by_label",
+            "created_at",
+            "finished_at",
         )
     ),
     "anchors": Table(

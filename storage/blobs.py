@@ -28,6 +28,9 @@ class Blob(Base):
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     kek_id: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The key group (storage/group_keys.py) whose key wraps `wrapped_key`; None: the KEK wraps
+    # it directly (objects stored before migration 0013 until `portal storage rewrap`).
+    group_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
 
 
 def objects_of(session: Session) -> EncryptedObjects:
