@@ -7,7 +7,7 @@ PORT ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-embedded test-services test-browser lint format translations bench bench-phases bench-verify faults test-faults clean
+.PHONY: help run test test-embedded test-services test-browser lint format translations bench bench-phases bench-verify bench-export faults test-faults clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench-phases: $(BIN)/portal ## Time each phase of a 1000-letter batch request, i
 
 bench-verify: $(BIN)/portal ## Time `portal verify` against its floor on a bulk-delivery world (N=2000)
 	$(BIN)/python -m bench.verify_speed --n $(or $(N),2000)
+
+bench-export: $(BIN)/portal ## Time `portal export` and `verify PATH` against floors, 1000 x 1 MB (DOCUMENTS=, SIZE=)
+	$(BIN)/python -m bench.export --documents $(or $(DOCUMENTS),1000) --size $(or $(SIZE),1000000)
 
 faults: $(BIN)/portal ## Faults under load: 3000 letters, one outage or kill at a time, a table (FAULTS=a,b)
 	$(BIN)/python -m bench.faults $(if $(FAULTS),--faults $(FAULTS))

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import app as _app  # noqa: F401  (puts the project root first on sys.path; see app/__init__.py)
-from app import anchor_cli, catalogue_cli, communes_cli, journal_cli, keys_cli
-from app.config import Config
+from app import anchor_cli, catalogue_cli, communes_cli, export_cli, journal_cli, keys_cli
+from app.config import Config, ConfigError
 from app.keys import KeySetupError
 from app.runtime import Runtime, set_current
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from casefiles.anchor_check import AnchorReport
 
 
@@ -31,7 +33,7 @@ class _PortalGroup(click.Group):
         # Keys refused or missing (app/keys.py): one line for the operator, not a traceback.
         try:
             return super().invoke(ctx)
-        except KeySetupError as error:
+        except (KeySetupError, ConfigError) as error:
             raise click.ClickException(str(error)) from None
 
 
@@ -53,6 +55,7 @@ cli.add_command(journal_cli.journal)
 cli.add_command(anchor_cli.anchor)
 cli.add_command(communes_cli.communes)
 cli.add_command(catalogue_cli.catalogue)
+cli.add_command(export_cli.export)
 
 
 @cli.group(help="Database schema (Alembic migrations).")
@@ -63,9 +66,13 @@ def db() -> None:
 @db.command("upgrade", help="Migrate the schema to the newest revision (or REVISION).")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    from app.migrate import upgrade
+    from app.migrate import rewrap_after_upgrade, upgrade
 
-    upgrade(_runtime().engine, revision)
+    runtime = _runtime()
+    upgrade(runtime.engine, revision)
+    rewrapped = rewrap_after_upgrade(runtime)
+    if rewrapped:
+        click.echo(f"rewrapped {rewrapped} object(s) under case file keys")
 
 
 @db.command("downgrade", help="Migrate the schema down to REVISION ('base' empties it).")
@@ -78,13 +85,14 @@ def db_downgrade(revision: str) -> None:
 
 @cli.command(help="Create the demo portal (schema, authorities, accounts) and print the accounts.")
 def demo() -> None:
-    from app.demo import create_demo, create_demo_orders, format_accounts
+    from app.demo import create_demo, create_demo_closed, create_demo_orders, format_accounts
     from app.migrate import upgrade
 
     runtime = _runtime()
     upgrade(runtime.engine)
     accounts = create_demo(runtime)
     create_demo_orders(runtime)
+    create_demo_closed(runtime)
     click.echo(format_accounts(accounts, runtime.config))
 
 
@@ -198,10 +206,18 @@ def scheduler(
     help="Verify case files (all, or the given ids): digests, hash chain, signatures, every "
     "row against its journal; the consent chains (of the holders); and the anchors: their "
     "chain and time-stamps, and that every anchored head is still there. Exit 1: something "
-    "failed; 3: values written before migration 0009 are not covered (`portal journal complete`)."
+    "failed; 3: values written before migration 0009 are not covered (`portal journal complete`). "
+    "`portal verify PATH [--ca CA.pem]` checks an export offline (exit 1: failed, 2: not one)."
 )
 @click.argument("case_ids", nargs=-1)
-def verify(case_ids: tuple[str, ...]) -> None:
+@click.option("--ca", "ca_path", default=None, help="With an export's PATH: the CA to pin.")
+def verify(case_ids: tuple[str, ...], ca_path: str | None) -> None:
+    from app.export_verify import is_package_path, verify_package
+
+    if is_package_path(case_ids):  # `portal verify PATH`: the export alone, no runtime
+        verify_package(case_ids[0], ca_path)
+    if ca_path is not None:
+        raise click.UsageError("--ca goes with an export's PATH, not with case file ids")
     import app.models  # noqa: F401  (every table: the projection reads catalogue's by name)
     from app.verify_output import Tally, echo_case, echo_chains, exit_code
     from casefiles.anchor_check import check_anchors
@@ -221,12 +237,35 @@ def verify(case_ids: tuple[str, ...]) -> None:
             report.problems += anchors.case_problems.get(report.case_id, [])
             echo_case(cases, report)
         chains = echo_chains(verify_consent_chains(session, consent_parties(session, ids)))
+        register_ok = _echo_register(session, ids)
     _echo_anchors(anchors)
     if ids and cases.checked < len(ids):
         click.echo(f"{len(ids) - cases.checked} case file id(s) not found", err=True)
-        sys.exit(2 if anchors.ok else 1)  # a case file the anchors miss was deleted: 1
+        # A case file the anchors miss was deleted: 1.
+        sys.exit(2 if anchors.ok and register_ok else 1)
     click.echo(f"{cases.summary('case file(s)')}; {chains.summary('consent chain(s)')}")
-    sys.exit(exit_code(cases, chains, failed=not anchors.ok))
+    sys.exit(exit_code(cases, chains, failed=not anchors.ok or not register_ok))
+
+
+def _echo_register(session: Session, ids: list[uuid.UUID]) -> bool:
+    """The destruction register (casefiles/destruction.py), and which asked-for ids it holds."""
+    from casefiles.destruction import destroyed, register_length, verify_register
+
+    problems = verify_register(session)
+    status = "ok" if not problems else "FAILED"
+    click.echo(f"destruction register: {register_length(session)} record(s), {status}")
+    for problem in problems:
+        click.echo(f"  - {problem.item}: {problem.message}")
+    for case_id in ids:
+        record = destroyed(session, case_id)
+        if record is not None:
+            reference = record.payload.get("reference")
+            click.echo(
+                f"case file {case_id} ({reference}) was destroyed on "
+                f"{record.recorded_at:%Y-%m-%d} (destruction register entry {record.seq})",
+                err=True,
+            )
+    return not problems
 
 
 def _echo_anchors(anchors: AnchorReport) -> None:
@@ -381,6 +420,28 @@ def storage_gc(hours: float, dry_run: bool) -> None:
         f"{report.too_young} orphaned but younger than {hours:g} h (kept), "
         f"{report.temporary_files} stale temporary file(s) removed"
     )
+
+
+@storage.command(
+    "rewrap",
+    help="Put the data keys of case files' objects stored before key groups under their case "
+    "file's key (objects are not rewritten; safe to run again). `db upgrade` runs it.",
+)
+def storage_rewrap() -> None:
+    from casefiles.case_keys import rewrap_all
+
+    click.echo(f"rewrapped {rewrap_all(_runtime().transaction)} object(s) under case file keys")
+
+
+@storage.command(
+    "unwrap",
+    help="Wrap every object's data key by the key-encryption key again (before `db downgrade` "
+    "past migration 0013).",
+)
+def storage_unwrap() -> None:
+    from casefiles.case_keys import unwrap_all
+
+    click.echo(f"unwrapped {unwrap_all(_runtime().transaction)} object(s) from case file keys")
 
 
 def main() -> None:

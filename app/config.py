@@ -49,6 +49,11 @@ class Config:
     tsa_url: str | None = None
     tsa_ca_file: Path | None = None
     anchor_interval: int = 3600  # seconds between two anchors of the case files' heads
+    # Retention of closed case files (catalogue/lifecycle.py): years for plain deliveries by
+    # the kind of their messages, else the default; ordered services declare their own.
+    retention_default_years: int = 10
+    retention_years_by_kind: dict[str, int] = field(default_factory=dict)
+    after_transfer: str = "keep"  # "keep" or "destroy" a case file the archive has taken over
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -86,6 +91,13 @@ class Config:
             "tsa_url": _env("TSA_URL"),
             "tsa_ca_file": Path(tsa_ca) if (tsa_ca := _env("TSA_CA")) else None,
             "anchor_interval": int(_env("ANCHOR_INTERVAL", "3600")),  # type: ignore[arg-type]
+            "retention_default_years": _years(
+                "RETENTION_DEFAULT_YEARS", _env("RETENTION_DEFAULT_YEARS", "10")
+            ),
+            "retention_years_by_kind": _by_kind(_env("RETENTION_YEARS")),
+            "after_transfer": _choice(
+                "AFTER_TRANSFER", _env("AFTER_TRANSFER", "keep"), ("keep", "destroy")
+            ),
         }
         known = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if k in known})
@@ -126,4 +138,48 @@ class Config:
         if self.tsa_ca_file:
             env["PORTAL_TSA_CA"] = str(self.tsa_ca_file)
         env["PORTAL_ANCHOR_INTERVAL"] = str(self.anchor_interval)
+        env["PORTAL_RETENTION_DEFAULT_YEARS"] = str(self.retention_default_years)
+        if self.retention_years_by_kind:
+            env["PORTAL_RETENTION_YEARS"] = ",".join(
+                f"{kind}={years}" for kind, years in self.retention_years_by_kind.items()
+            )
+        env["PORTAL_AFTER_TRANSFER"] = self.after_transfer
         return env
+
+
+class ConfigError(ValueError):
+    """A PORTAL_* setting the portal cannot work with: it refuses to start, naming it."""
+
+
+# The kinds of message an authority delivers (mailbox.models.MessageKind, outbound ones).
+RETENTION_KINDS = ("decision", "letter", "invoice", "information")
+
+
+def _years(name: str, value: str | None) -> int:
+    text = (value or "").strip()
+    if not text.isascii() or not text.isdigit() or not 0 <= int(text) <= 200:
+        raise ConfigError(f"PORTAL_{name} must be a number of years from 0 to 200, not {value!r}")
+    return int(text)
+
+
+def _by_kind(value: str | None) -> dict[str, int]:
+    """PORTAL_RETENTION_YEARS: "decision=10,letter=5" (kinds of RETENTION_KINDS)."""
+    found: dict[str, int] = {}
+    for part in (value or "").split(","):
+        if not part.strip():
+            continue
+        kind, sep, years = part.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in RETENTION_KINDS:
+            raise ConfigError(
+                f"PORTAL_RETENTION_YEARS: {part.strip()!r} is not KIND=YEARS with a kind of "
+                + ", ".join(RETENTION_KINDS)
+            )
+        found[kind] = _years(f"RETENTION_YEARS ({kind})", years)
+    return found
+
+
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"PORTAL_{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value

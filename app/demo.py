@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from typing import Any
@@ -40,6 +41,10 @@ ADDRESSES = {
     "Beat": ("Gerliswilstrasse 40", "6020", "Emmenbrücke", 1024),
     "Chiara": ("Luzernerstrasse 25", "6010", "Kriens", 1059),
 }
+ARCHIVISTS = [
+    ("archiv@staatsarchiv.demo", "Staatsarchiv Luzern"),
+    ("archiv2@staatsarchiv.demo", "Staatsarchiv Luzern (2)"),
+]
 CLERKS = [
     ("sachbearbeiter@stadtluzern.demo", "Sandra Meier", "stadt-luzern-einwohnerdienste"),
     ("steuern@lu.demo", "Thomas Keller", "lu-steuern"),
@@ -140,22 +145,15 @@ def create_demo(runtime: Runtime) -> list[dict[str, Any]]:
                 "authority": authorities["stadt-luzern-einwohnerdienste"].name,
             }
         )
-        login, password = "archiv@staatsarchiv.demo", _password()
-        create_account(
-            session,
-            login=login,
-            password=password,
-            role=Role.ARCHIVIST,
-            display_name="Staatsarchiv Luzern",
-        )
-        accounts.append(
-            {
-                "role": "archivist",
-                "name": "Staatsarchiv Luzern",
-                "login": login,
-                "password": password,
-            }
-        )
+        # Two archivists: an appraisal is proposed by one and decided by another (four eyes).
+        for login, name in ARCHIVISTS:
+            password = _password()
+            create_account(
+                session, login=login, password=password, role=Role.ARCHIVIST, display_name=name
+            )
+            accounts.append(
+                {"role": "archivist", "name": name, "login": login, "password": password}
+            )
     path.write_text(json.dumps({"accounts": accounts}, indent=2, ensure_ascii=False))
     path.chmod(0o600)
     return accounts
@@ -201,6 +199,62 @@ def create_demo_orders(runtime: Runtime) -> int:
     return placed
 
 
+# Case files closed long enough ago for the archivists (issue 10): closed now with a retention
+# of 0 years, their retention has passed, so the demo shows appraisal, export and destruction;
+# the last one is kept 10 years and cannot be appraised yet.
+DEMO_CLOSED = [
+    ("anna.muster@example.ch", "Wohnsitzbestätigung 2014", "archive", 0),
+    ("beat.beispiel@example.ch", "Hundebewilligung 2013", "destroy", 0),
+    ("anna.muster@example.ch", "Parkkarte Zone B 2012", "destroy", 0),
+    ("beat.beispiel@example.ch", "Baubewilligung Gartenhaus", "archive", 10),
+]
+
+
+def create_demo_closed(runtime: Runtime) -> int:
+    """Open, fill and close the demo's old case files once (not in the test suite's demo)."""
+    from casefiles.documents import Upload, check_upload
+    from casefiles.lifecycle import close_case
+    from casefiles.models import CaseFile, CaseStatus
+    from casefiles.operations import add_document, open_case
+
+    closed = 0
+    with runtime.transaction() as session:
+        if session.scalar(select(CaseFile.id).where(CaseFile.status != CaseStatus.OPEN).limit(1)):
+            return 0
+        clerk = session.scalar(select(Account).where(Account.login == CLERKS[0][0]))
+        if clerk is None or clerk.authority is None:
+            return 0
+        me = Actor.for_account(clerk)
+        for login, title, disposition, years in DEMO_CLOSED:
+            holder = session.scalar(select(Account).where(Account.login == login))
+            if holder is None or holder.party is None:
+                continue
+            case = open_case(session, me, title=title, authority=clerk.authority,
+                             parties=[(holder.party, "recipient")])  # fmt: skip
+            upload = Upload(filename=f"{title}.pdf", stream=io.BytesIO(_letter(title)))
+            checked = check_upload(upload)
+            try:
+                add_document(session, me, case, checked, title=title)
+            finally:
+                checked.close()
+            close_case(session, me, case, years=years, disposition=disposition,
+                       automatic=False, reason="Demo")  # fmt: skip
+            closed += 1
+    return closed
+
+
+def _letter(title: str) -> bytes:
+    """A one-page PDF letter for a demo case file."""
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.drawString(72, 720, f"Stadt Luzern, Einwohnerdienste – {title}")
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
 def format_accounts(accounts: list[dict[str, Any]], config: Config) -> str:
     lines = [
         f"Demo portal: {config.base_url}",
@@ -211,5 +265,7 @@ def format_accounts(accounts: list[dict[str, Any]], config: Config) -> str:
             lines.append(f"  API key of {a['name']} ({a['authority']}):\n    {a['api_key']}")
             continue
         extra = a.get("ahvn13") or a.get("authority") or ""
+        if a["role"] == "archivist":  # two of them: four eyes
+            extra = a["name"]
         lines.append(f"  {a['role']:<10} {a['login']:<36} {a['password']:<20} {extra}")
     return "\n".join(lines)

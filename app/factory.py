@@ -60,6 +60,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     _init_errors(app)
 
     from app.api import bp as api_bp
+    from app.archive import bp as archive_bp
     from app.auth import bp as auth_bp
     from app.catalogue import bp as catalogue_bp
     from app.office import bp as office_bp
@@ -69,6 +70,7 @@ def create_app(config: Config | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(portal_bp)
     app.register_blueprint(office_bp, url_prefix="/office")
+    app.register_blueprint(archive_bp, url_prefix="/archive")
     app.register_blueprint(catalogue_bp)
     app.register_blueprint(ordering_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -121,6 +121,7 @@ def _reseal_secrets(config: Config, kek: KeyEncryptionKey) -> int:
 def _check_same_key(config: Config, local: KeyEncryptionKey, token_kek: WrappingKey) -> int:
     """Unwrap a few stored data keys with both KEKs; they must agree before anyone relies on it."""
     from storage.blobs import Blob
+    from storage.group_keys import GroupKey
 
     probe = local.wrap(bytes(32))
     if token_kek.unwrap(probe) != bytes(32):
@@ -128,8 +129,15 @@ def _check_same_key(config: Config, local: KeyEncryptionKey, token_kek: Wrapping
     engine = make_engine(config.database_url)
     try:
         with Session(engine) as session:
-            mine = select(Blob.wrapped_key).where(Blob.kek_id == local.key_id).limit(20)
-            wrapped = session.scalars(mine).all()
+            # Data keys the KEK wraps itself, and case files' keys (storage.group_keys), which
+            # wrap the data keys of their objects.
+            mine = (
+                select(Blob.wrapped_key)
+                .where(Blob.kek_id == local.key_id, Blob.group_id.is_(None))
+                .limit(20)
+            )
+            groups = select(GroupKey.wrapped_key).where(GroupKey.kek_id == local.key_id).limit(20)
+            wrapped = [*session.scalars(mine), *session.scalars(groups)]
     finally:
         engine.dispose()
     for key in wrapped:

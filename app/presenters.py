@@ -123,6 +123,20 @@ WORDING: dict[str, Callable[[Facts], str]] = {
         reference=f.get("reference"),
     ),
     "case.process_done": lambda f: _("All steps of the order are finished"),
+    # The lifecycle (casefiles/lifecycle.py, casefiles/appraisal.py).
+    "case.closed": lambda f: _(
+        "Case file closed; kept until %(date)s", date=f.day("retention_until")
+    ),
+    "case.transferred": lambda f: _("Handed over to the archive"),
+    "appraisal.proposed": lambda f: (
+        _("Proposed for the archive")
+        if f.get("disposition") == "archive"
+        else _("Proposed for destruction")
+    ),
+    "appraisal.approved": lambda f: (
+        _("Archiving approved") if f.get("disposition") == "archive" else _("Destruction approved")
+    ),
+    "appraisal.rejected": lambda f: _("Appraisal rejected"),
     "step.opened": lambda f: _(
         "«%(step)s» started at %(authority)s", step=f.step, authority=f.authority
     ),

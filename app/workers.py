@@ -64,6 +64,8 @@ def periodic_jobs(
         PeriodicJob("anchor", "casefiles.jobs.anchor", (), max(1, config.anchor_interval)),
         # Requests for information: reminders before, the declared expiry after the deadline.
         PeriodicJob("information", "catalogue.information.sweep", (), max(sweep_every, 600)),
+        # Case files whose process and periods are over are closed (retention starts).
+        PeriodicJob("close-cases", "catalogue.lifecycle.sweep", (), max(sweep_every, 3600)),
     ]
     if gc_every_hours > 0:
         # A full listing of the store: hours for a large one, not rq's default three minutes.

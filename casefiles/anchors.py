@@ -13,12 +13,13 @@ import hashlib
 import logging
 import struct
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Integer, LargeBinary, String, func, select, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from casefiles.destruction import destroyed_heads, register_hashes_at, register_heads
 from casefiles.models import CaseFile, JournalEntry
 from directory.consent_chain import consent_hashes_at, consent_heads
 from signing import merkle
@@ -57,13 +58,31 @@ class LeafKind:
     """A kind of chain whose heads an anchor holds: its leaves start with `code`.
 
     `heads` gives every current head by subject id, (seq, hash or None when empty);
-    `hashes_at` the entry hash at each (subject, seq) asked for that exists.
+    `hashes_at` the entry hash at each (subject, seq) asked for that exists; `gone`, for a kind
+    whose subjects may leave on purpose (a destroyed case file), the head each of the given
+    subjects had when it left, for those that did.
     """
 
     code: int
     name: str
     heads: Callable[[Session], dict[uuid.UUID, tuple[int, str | None]]]
     hashes_at: Callable[[Session, list[tuple[uuid.UUID, int]]], dict[tuple[uuid.UUID, int], str]]
+    gone: (
+        Callable[[Session, Collection[uuid.UUID]], dict[uuid.UUID, tuple[int, str | None]]] | None
+    ) = None
+
+    def left_at_or_after(self, session: Session, leaves: list[Leaf]) -> set[uuid.UUID]:
+        """The subjects of these anchored leaves that left on purpose with the anchored head or
+        a later one (a destruction recorded with the journal's head then)."""
+        if self.gone is None or not leaves:
+            return set()
+        heads = self.gone(session, [leaf.subject for leaf in leaves])
+        fine = set()
+        for leaf in leaves:
+            seq, head = heads.get(leaf.subject, (-1, None))
+            if seq > leaf.head_seq or (seq == leaf.head_seq and head == leaf.head_hash):
+                fine.add(leaf.subject)
+        return fine
 
 
 def _case_heads(session: Session) -> dict[uuid.UUID, tuple[int, str | None]]:
@@ -86,13 +105,16 @@ def _journal_hashes_at(
     return found
 
 
-CASE_FILES = LeafKind(0x01, "case file", _case_heads, _journal_hashes_at)
+# A destroyed case file leaves on purpose: the destruction register holds its last head.
+CASE_FILES = LeafKind(0x01, "case file", _case_heads, _journal_hashes_at, destroyed_heads)
 # Consent to electronic delivery is a signed chain per party (directory.consent_chain); the
 # legality of every delivery rests on it, so its heads are anchored like the journals'.
 CONSENT_CHAINS = LeafKind(0x02, "consent chain", consent_heads, consent_hashes_at)
+# The destruction register (casefiles/destruction.py): one subject, the register's fixed id.
+DESTRUCTION_REGISTER = LeafKind(0x03, "destruction register", register_heads, register_hashes_at)
 # The kinds an anchor covers, in the order of their codes; anchoring, proofs and
 # `portal verify` take every kind listed here alike.
-LEAF_KINDS: tuple[LeafKind, ...] = (CASE_FILES, CONSENT_CHAINS)
+LEAF_KINDS: tuple[LeafKind, ...] = (CASE_FILES, CONSENT_CHAINS, DESTRUCTION_REGISTER)
 _KINDS = {kind.code: kind for kind in LEAF_KINDS}
 
 
@@ -230,12 +252,16 @@ def _refuse_rollbacks(
 ) -> None:
     problems = []
     recheck: dict[LeafKind, list[Leaf]] = {}
+    missing: dict[LeafKind, list[Leaf]] = {}
     for key, data in anchored.items():
         was = Leaf.decode(data)
         if key not in current:
-            problems.append(f"{was.label} is gone")
+            missing.setdefault(was.kind, []).append(was)
         elif current[key] != data and was.head_seq > 0:
             recheck.setdefault(was.kind, []).append(was)
+    for kind, leaves in missing.items():
+        fine = kind.left_at_or_after(session, leaves)
+        problems += [f"{leaf.label} is gone" for leaf in leaves if leaf.subject not in fine]
     for kind, leaves in recheck.items():
         found = kind.hashes_at(session, [(leaf.subject, leaf.head_seq) for leaf in leaves])
         for leaf in leaves:

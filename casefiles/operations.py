@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session, selectinload
 from casefiles.documents import CheckedFile
 from casefiles.errors import InvalidInput, NotFound
 from casefiles.journal import record
-from casefiles.models import CaseAuthority, CaseFile, CaseParty, Document, DocumentVersion
+from casefiles.lifecycle import ensure_open
+from casefiles.models import (
+    CaseAuthority,
+    CaseFile,
+    CaseParty,
+    CaseStatus,
+    Document,
+    DocumentVersion,
+)
 from directory.actors import Actor
 from directory.models import Authority, Party, Role
 from storage.blobs import store_blob
@@ -147,7 +155,8 @@ def add_document(
     signatures: list[dict[str, Any]] | None = None,
 ) -> DocumentVersion:
     """Store a checked file encrypted and add it to the case file as a new document."""
-    blob = store_blob(session, file.spool)
+    ensure_open(case)  # a closed case file is read-only (issue 10)
+    blob = store_blob(session, file.spool, group=case.id)  # under the case file's key
     doc_values, version_values = new_document(
         case.id, actor, file, blob.id, title=title, signatures=signatures
     )
@@ -178,7 +187,8 @@ def visible_cases(actor: Actor) -> Select[CaseFile]:
             or_(CaseFile.authority_id == actor.authority_id, CaseFile.id.in_(taking_part))
         )
     if actor.role == Role.ARCHIVIST:
-        return stmt
+        # Closed case files only: open ones are their authorities' business (issue 10).
+        return stmt.where(CaseFile.status.in_((CaseStatus.CLOSED, CaseStatus.TRANSFERRED)))
     return stmt.where(false())
 
 

@@ -20,7 +20,7 @@ from casefiles.batch_read import IdBatch, among, driver_columns, fetch_all
 from casefiles.journal import GENESIS, compute_hash, entries, keyring_of
 from casefiles.models import CaseFile, Document, DocumentVersion, JournalEntry
 from signing import Keyring
-from storage.blobs import Blob, objects_of
+from storage.blobs import Blob, stored_digest
 from storage.encryption import TamperedObject
 
 
@@ -177,6 +177,7 @@ class StoredVersion(Protocol):
     blob_id: uuid.UUID
     key: str
     wrapped_key: bytes
+    group_id: uuid.UUID | None
     size: int
     sha256: str
 
@@ -195,6 +196,7 @@ def stored_versions(
             versions.c.blob_id,
             blobs.c.key,
             blobs.c.wrapped_key,
+            blobs.c.group_id,
             blobs.c.size,
             blobs.c.sha256,
             documents.c.case_id,
@@ -215,12 +217,13 @@ def _check_documents(
     recorded: dict[str, tuple[str, int | None]],
     versions: Sequence[StoredVersion],
 ) -> None:
-    objects = objects_of(session)
     report.documents = len(versions)
     for version in versions:
         item = f"document {version.filename} (version {version.number}, {version.id})"
         try:
-            stored: tuple[int, str] | None = objects.digest(version.key, version.wrapped_key)
+            stored: tuple[int, str] | None = stored_digest(
+                session, version.key, version.wrapped_key, version.group_id
+            )
         except FileNotFoundError:
             report.problems.append(Problem(item, f"stored object {version.key} is missing"))
             stored = None

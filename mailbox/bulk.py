@@ -200,10 +200,17 @@ def _write(
     """Store the documents, then insert every row of the checked letters, table by table."""
     if not checked:
         return []
-    blobs = iter(store_blobs(session, [f.spool for c in checked for f, _ in c.files]))
+    # The case files' ids first: each one's documents are stored under its own key.
+    case_ids = [uuid.uuid4() for _ in checked]
+    spools = [f.spool for c in checked for f, _ in c.files]
+    groups = [case_id for c, case_id in zip(checked, case_ids, strict=True) for _ in c.files]
+    blobs = iter(store_blobs(session, spools, groups=groups))
     keyring = keyring_of(session)
     rows: dict[type, list[dict[str, Any]]] = defaultdict(list)
-    done = [_rows_of(c, actor, authority, keyring, blobs, rows) for c in checked]
+    done = [
+        _rows_of(c, case_id, actor, authority, keyring, blobs, rows)
+        for c, case_id in zip(checked, case_ids, strict=True)
+    ]
     # Parents before children: the foreign keys are checked statement by statement.
     for model in (
         CaseFile,
@@ -229,6 +236,7 @@ def _write(
 
 def _rows_of(
     c: _Checked,
+    case_id: uuid.UUID,
     actor: Actor,
     authority: Authority,
     keyring: Keyring,
@@ -243,7 +251,7 @@ def _rows_of(
         authority=authority,
         holder=c.recipient,
         external_ref=c.letter.options.external_ref,
-    )
+    ) | {"id": case_id}
     journal = [case_opened(case, authority, parties)]
     rows[CaseParty].append({"case_id": case["id"], "party_id": c.recipient.id, "role": "recipient"})
     documents = []

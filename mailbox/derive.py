@@ -57,6 +57,10 @@ def _case_opened(out: Expected, case: str, e: Entry, src: str) -> None:
         # Set by case.ordered for a case file a resident ordered (catalogue/ordering.py).
         "case_type": None,
         "case_type_version": None,
+        # Set by case.closed (casefiles/lifecycle.py).
+        "closed_at": None,
+        "retention_until": None,
+        "disposition": None,
     }
     out.put("case_files", (case,), src, values)
     for party in parties:
@@ -303,6 +307,21 @@ _FEE_FACTS = (
 )
 
 
+def _case_closed(out: Expected, case: str, e: Entry, src: str) -> None:
+    p = e.payload
+    values = {
+        "status": "closed",
+        "closed_at": p["closed_at"],
+        "retention_until": p["retention_until"],
+        "disposition": p["disposition"],
+    }
+    out.change("case_files", (case,), src, values)
+
+
+def _case_transferred(out: Expected, case: str, e: Entry, src: str) -> None:
+    out.change("case_files", (case,), src, {"status": "transferred"})
+
+
 def _completed(out: Expected, case: str, e: Entry, src: str) -> None:
     for row in e.payload.get("rows", []):
         out.complete(row["table"], tuple(row["key"]), src, row["values"])
@@ -320,6 +339,8 @@ _CASE_RULES: dict[str, Rule] = {
     "reply.received": _reply_received,
     "reply.handled": _reply_handled,
     "case.ordered": _case_ordered,
+    "case.closed": _case_closed,
+    "case.transferred": _case_transferred,
     COMPLETED: _completed,
     **{f"step.{what}": _step for what in _STEP_ACTIONS},
     "fee.billed": _fee,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from casefiles.documents import CheckedFile
 from casefiles.errors import InvalidInput, NotFound
 from casefiles.journal import record
+from casefiles.lifecycle import ensure_open
 from casefiles.models import CaseFile
 from casefiles.operations import add_document, get_case, open_case
 from directory.actors import Actor
@@ -130,6 +131,7 @@ def _case_for(
         except NotFound:
             raise InvalidInput("case_id", "There is no such case file of your authority.") from None
         if named.party_id == recipient.id:
+            ensure_open(named)
             return named
         external_ref = named.external_ref
     if external_ref:
@@ -141,6 +143,8 @@ def _case_for(
             )
         )
         if case is not None:
+            # The authority's file number names a closed case file: nothing enters it again.
+            ensure_open(case)
             return case
     return open_case(
         session,

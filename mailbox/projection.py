@@ -43,7 +43,11 @@ TABLES: dict[str, Table] = {
                 "case.opened holder (before 0009: the first of its parties, the rule since 0005)",
                 "uuid",
             ),
-            "status": Covered("open from case.opened on (no entry closes a case file yet)", "enum"),
+            "status": Covered(
+                "open from case.opened on; closed from case.closed, transferred from "
+                "case.transferred (casefiles/lifecycle.py)",
+                "enum",
+            ),
             "external_ref": Covered("case.opened external_ref"),
             "created_at": Covered("case.opened created_at", "time"),
             "head_seq": Covered(
@@ -52,6 +56,9 @@ TABLES: dict[str, Table] = {
             "head_hash": Covered("the last entry's entry_hash (casefiles/verify.py)"),
             "case_type": Covered("case.ordered service; none from case.opened on"),
             "case_type_version": Covered("case.ordered version; none from case.opened on", "int"),
+            "closed_at": Covered("case.closed closed_at; none before", "time"),
+            "retention_until": Covered("case.closed retention_until; none before", "date"),
+            "disposition": Covered("case.closed disposition; none before"),
         },
         scope="id",
     ),
@@ -332,6 +339,31 @@ TABLES: dict[str, Table] = {
             "signature",
             "key_id",
             "case_id",
+        )
+    ),
+    # The archivists' working list. Not derived: an appraisal is only a proposal until it is
+    # acted on, and every act it leads to is journalled and checked where it counts: the
+    # proposal and the decision are signed entries of the case file (appraisal.proposed /
+    # .approved / .rejected, holding the appraisal's id, disposition, reason and who), the
+    # transfer is case.transferred, the destruction has its own signed register naming who
+    # proposed and who approved. A changed row can make the list wrong, never a record.
+    "appraisals": Table(
+        outside(
+            "the archivists' working list: each proposal and decision is also a signed entry of "
+            "the case file's journal (appraisal.*), and what it leads to (case.transferred, the "
+            "destruction register) is a record of its own",
+            "id",
+            "case_id",
+            "disposition",
+            "reason",
+            "status",
+            "proposed_by",
+            "proposed_by_label",
+            "proposed_at",
+            "decided_by",
+            "decided_by_label",
+            "decided_at",
+            "decision_note",
         )
     ),
     "group_keys": Table(

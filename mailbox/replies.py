@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from casefiles.documents import CheckedFile
 from casefiles.errors import InvalidInput, NotFound
 from casefiles.journal import record
+from casefiles.lifecycle import ensure_open
+from casefiles.models import CaseStatus
 from casefiles.operations import add_document, get_case
 from directory.actors import Actor
 from directory.models import Party, Role
@@ -34,6 +36,7 @@ def send_reply(
     """A resident writes to the authority responsible for one of their case files."""
     actor.require(Role.RESIDENT)
     case = get_case(session, actor, case_id)
+    ensure_open(case)  # a closed case file takes no more replies (issue 10)
     text = text.strip()
     if not text and not files:
         raise InvalidInput("text", "Write a text or attach a document.")
@@ -98,9 +101,10 @@ def send_reply(
 
 def may_reply(actor: Actor, delivery: Delivery) -> bool:
     """Whether the actor may answer this delivery: its recipient, once it is delivered (opened
-    or deemed delivered), if the authority allowed replies."""
+    or deemed delivered), if the authority allowed replies, while the case file is open."""
     return (
         delivery.reply_allowed
+        and delivery.message.case.status == CaseStatus.OPEN
         and delivery.recipient_party_id == actor.party_id
         and delivery.status in (DeliveryStatus.OPENED, DeliveryStatus.DEEMED_DELIVERED)
     )

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.bulk import insert_rows
 from storage.db import Base, UTCDateTime, utcnow
-from storage.encryption import EncryptedObjects, StoredObject
+from storage.encryption import EncryptedObjects, KeyEncryptionKey, PlaintextChunks, StoredObject
+from storage.group_keys import ensure_group_keys, group_key
 from storage.work import services_of, unit_of
 
 
@@ -38,23 +39,44 @@ def objects_of(session: Session) -> EncryptedObjects:
     return services_of(session).objects
 
 
-def store_blob(session: Session, reader: BinaryIO) -> Blob:
-    """Encrypt and store a stream, and add the row that records it."""
-    blob = Blob(**_recorded(session, [objects_of(session).put(reader)])[0])
+def store_blob(session: Session, reader: BinaryIO, *, group: uuid.UUID | None = None) -> Blob:
+    """Encrypt and store a stream, and add the row that records it; with a `group`, its data
+    key is wrapped by the group's key (storage.group_keys), made if the group has none yet."""
+    wrapping = group_key_for(session, group)
+    stored = objects_of(session).put(reader, wrapping)
+    blob = Blob(**_recorded(session, [stored], [group])[0])
     session.add(blob)
     session.flush()
     return blob
 
 
-def store_blobs(session: Session, readers: Sequence[BinaryIO]) -> list[dict[str, Any]]:
+def store_blobs(
+    session: Session,
+    readers: Sequence[BinaryIO],
+    *,
+    groups: Sequence[uuid.UUID | None] | None = None,
+) -> list[dict[str, Any]]:
     """Encrypt and store many streams with one durable group commit, and insert their rows in
-    one statement; the rows' values (ids included) in the order of `readers`."""
-    rows = _recorded(session, objects_of(session).put_many(readers))
+    one statement; the rows' values (ids included) in the order of `readers`. `groups`: each
+    stream's key group (or None), the groups' keys made in bulk."""
+    chosen = list(groups) if groups is not None else [None] * len(readers)
+    if len(chosen) != len(readers):
+        raise ValueError("one group (or None) per stream")
+    keys = ensure_group_keys(session, {g for g in chosen if g is not None})
+    wrapping = [keys[g] if g is not None else None for g in chosen]
+    rows = _recorded(session, objects_of(session).put_many(readers, wrapping), chosen)
     insert_rows(session, Blob.__table__, rows)
     return rows
 
 
-def _recorded(session: Session, stored: list[StoredObject]) -> list[dict[str, Any]]:
+def group_key_for(session: Session, group: uuid.UUID | None) -> KeyEncryptionKey | None:
+    """The key that wraps the data keys of `group`'s objects, made if new (None: no group)."""
+    return ensure_group_keys(session, [group])[group] if group is not None else None
+
+
+def _recorded(
+    session: Session, stored: list[StoredObject], groups: Sequence[uuid.UUID | None]
+) -> list[dict[str, Any]]:
     # Remembered so that a rollback can remove the objects again: no orphans from failed work.
     unit_of(session).stored_keys.extend(s.key for s in stored)
     now = utcnow()
@@ -68,8 +90,9 @@ def _recorded(session: Session, stored: list[StoredObject]) -> list[dict[str, An
             "wrapped_key": s.wrapped_key,
             "kek_id": s.kek_id,
             "created_at": now,
+            "group_id": group,
         }
-        for s in stored
+        for s, group in zip(stored, groups, strict=True)
     ]
 
 
@@ -94,7 +117,24 @@ def savepoint(session: Session) -> Iterator[None]:
 
 def read_blob(session: Session, blob: Blob) -> Iterator[bytes]:
     """The plaintext of a stored object, in authenticated chunks."""
-    return objects_of(session).open(blob.key, blob.wrapped_key)
+    return open_stored(session, blob.key, blob.wrapped_key, blob.group_id)
+
+
+def open_stored(
+    session: Session, key: str, wrapped_key: bytes, group_id: uuid.UUID | None
+) -> PlaintextChunks:
+    """The plaintext chunks of an object given its row's columns (for readers that select
+    them in bulk); storage.group_keys.GroupKeyMissing if its group was destroyed."""
+    wrapping = group_key(session, group_id) if group_id is not None else None
+    return objects_of(session).open(key, wrapped_key, wrapping)
+
+
+def stored_digest(
+    session: Session, key: str, wrapped_key: bytes, group_id: uuid.UUID | None
+) -> tuple[int, str]:
+    """Plaintext size and SHA-256 of an object, computed by streaming it."""
+    wrapping = group_key(session, group_id) if group_id is not None else None
+    return objects_of(session).digest(key, wrapped_key, wrapping)
 
 
 def blob_bytes(session: Session, blob: Blob) -> bytes:

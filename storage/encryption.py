@@ -1,7 +1,9 @@
 """Envelope encryption of stored objects: AES-256-GCM per object, data keys wrapped by a KEK.
 
 Each object gets a fresh random 256-bit data key (DEK), wrapped with the key-encryption key (KEK)
-by RFC 3394 AES key wrap and kept in the object's row with its plaintext size and SHA-256.
+by RFC 3394 AES key wrap and kept in the object's row with its plaintext size and SHA-256. An
+object of a key group (a case file: storage.group_keys) has its data key wrapped by the group's
+key instead, which the KEK wraps in turn: destroying the group's key shreds the group.
 
 The KEK is a `WrappingKey`: 32 bytes held in memory (`KeyEncryptionKey`, from PORTAL_KEK, a file
 or the embedded demo's instance/kek.b64), or an AES key that never leaves a PKCS#11 token
@@ -294,17 +296,28 @@ class EncryptedObjects:
         self.store = store
         self.kek = kek
 
-    def put(self, reader: BinaryIO) -> StoredObject:
-        """Encrypt, hash and upload ``reader`` in one streaming pass."""
-        return self._put([reader], lambda items: self.store.put(*items[0]))[0]
+    def put(self, reader: BinaryIO, wrapping: WrappingKey | None = None) -> StoredObject:
+        """Encrypt, hash and upload ``reader`` in one streaming pass; its data key wrapped by
+        ``wrapping`` (a group's key, storage.group_keys) or else by the KEK."""
+        return self._put([reader], lambda items: self.store.put(*items[0]), [wrapping])[0]
 
-    def put_many(self, readers: Sequence[BinaryIO]) -> list[StoredObject]:
+    def put_many(
+        self,
+        readers: Sequence[BinaryIO],
+        wrapping: Sequence[WrappingKey | None] | None = None,
+    ) -> list[StoredObject]:
         """As put() for each reader, made durable together (the store's group commit)."""
-        return self._put(readers, self.store.put_many)
+        return self._put(readers, self.store.put_many, wrapping)
 
     def _put(
-        self, readers: Sequence[BinaryIO], upload: Callable[[list[tuple[str, BinaryIO]]], None]
+        self,
+        readers: Sequence[BinaryIO],
+        upload: Callable[[list[tuple[str, BinaryIO]]], None],
+        wrapping: Sequence[WrappingKey | None] | None = None,
     ) -> list[StoredObject]:
+        wrappers = [w or self.kek for w in wrapping] if wrapping else [self.kek] * len(readers)
+        if len(wrappers) != len(readers):
+            raise ValueError("one wrapping key (or None) per reader")
         deks = [AESGCM.generate_key(bit_length=256) for _ in readers]
         # One level of 4096 folders keeps them small on the folder backend (2,500 objects each
         # at ten million) while a new object seldom needs a new folder: two levels of 256 made
@@ -323,28 +336,37 @@ class EncryptedObjects:
                 key=key,
                 size=e.size,
                 sha256=e.sha256,
-                wrapped_key=self.kek.wrap(dek),
+                wrapped_key=wrapper.wrap(dek),
+                # The KEK's id even for a group's key: the KEK is what unwraps the group's key.
                 kek_id=self.kek.key_id,
             )
-            for key, dek, e in zip(keys, deks, encrypting, strict=True)
+            for key, dek, e, wrapper in zip(keys, deks, encrypting, wrappers, strict=True)
         ]
 
-    def _unwrap(self, wrapped_key: bytes) -> bytes:
+    def _unwrap(self, wrapped_key: bytes, wrapping: WrappingKey | None) -> bytes:
         try:
-            return self.kek.unwrap(wrapped_key)
+            return (wrapping or self.kek).unwrap(wrapped_key)
         except ValueError:
-            problem = f"wrong key-encryption key {self.kek.key_id}, or a corrupted wrapped key"
+            if wrapping is not None:
+                problem = "the data key does not unwrap under its group's key (corrupted)"
+            else:
+                problem = f"wrong key-encryption key {self.kek.key_id}, or a corrupted wrapped key"
             raise TamperedObject(problem) from None
 
-    def open(self, key: str, wrapped_key: bytes) -> PlaintextChunks:
-        """Plaintext chunks of ``key``; close the iterator if you stop before its end."""
-        dek = self._unwrap(wrapped_key)  # before opening, so a wrong key leaks no stream
+    def open(
+        self, key: str, wrapped_key: bytes, wrapping: WrappingKey | None = None
+    ) -> PlaintextChunks:
+        """Plaintext chunks of ``key``; close the iterator if you stop before its end.
+        ``wrapping``: the group's key that wrapped the data key (None: the KEK did)."""
+        dek = self._unwrap(wrapped_key, wrapping)  # before opening: a wrong key leaks no stream
         return PlaintextChunks(self.store.open(key), dek, key)
 
-    def digest(self, key: str, wrapped_key: bytes) -> tuple[int, str]:
+    def digest(
+        self, key: str, wrapped_key: bytes, wrapping: WrappingKey | None = None
+    ) -> tuple[int, str]:
         """Plaintext size and SHA-256 of ``key``, computed by streaming it."""
         hasher, size = hashlib.sha256(), 0
-        with self.open(key, wrapped_key) as chunks:
+        with self.open(key, wrapped_key, wrapping) as chunks:
             for chunk in chunks:
                 hasher.update(chunk)
                 size += len(chunk)

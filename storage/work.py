@@ -42,6 +42,7 @@ class Mark:
 
     stored: int
     jobs: int
+    doomed: int = 0
 
 
 def _new_outbox() -> Outbox:
@@ -54,14 +55,18 @@ def _new_outbox() -> Outbox:
 @dataclass(frozen=True, slots=True)
 class UnitOfWork:
     """One session's work: its services (None for a session the runtime did not make), the
-    keys of the objects its transaction stored, and the jobs it asked for."""
+    keys of the objects its transaction stored, the jobs it asked for, the objects to delete
+    once it has committed (a destroyed case file's), and the group keys it unwrapped
+    (storage.group_keys; never logged, gone with the session)."""
 
     services: Services | None
     stored_keys: list[str] = field(default_factory=list)
     jobs: Outbox = field(default_factory=_new_outbox)
+    doomed_keys: list[str] = field(default_factory=list)
+    group_keys: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def mark(self) -> Mark:
-        return Mark(len(self.stored_keys), self.jobs.mark())
+        return Mark(len(self.stored_keys), self.jobs.mark(), len(self.doomed_keys))
 
     def undo(self, since: Mark | None = None, *, remove_objects: bool = True) -> None:
         """Forget what the work since `since` (None: the whole transaction) did outside the
@@ -71,6 +76,9 @@ class UnitOfWork:
         start = since.stored if since is not None else 0
         orphans = self.stored_keys[start:]
         del self.stored_keys[start:]
+        # Rows rolled back: their objects stay, and a group key made meanwhile may be gone.
+        del self.doomed_keys[since.doomed if since is not None else 0 :]
+        self.group_keys.clear()
         if since is None:
             self.jobs.clear()
         else:
@@ -85,10 +93,29 @@ class UnitOfWork:
             discard(self.services.objects, orphans)
 
     def committed(self) -> list[RecordedJob]:
-        """After a commit: its objects belong to saved rows now; the jobs it wrote to the
-        outbox, to hand on (each once)."""
+        """After a commit: its objects belong to saved rows now, the objects it doomed are
+        deleted (their rows are gone for good); the jobs it wrote to the outbox, to hand on
+        (each once)."""
         self.stored_keys.clear()
+        self.group_keys.clear()  # per transaction: another may destroy a group meanwhile
+        doomed, self.doomed_keys[:] = list(self.doomed_keys), []
+        if doomed and self.services is not None:
+            _delete_all(self.services.objects, doomed)
         return self.jobs.take_committed()
+
+
+def _delete_all(objects: EncryptedObjects, keys: list[str]) -> None:
+    # Each one tried: what a store refuses now has no row left, so `portal storage gc` takes it
+    # after its grace period (and its data key is unreadable already: its group key is gone).
+    failed = 0
+    for key in keys:
+        try:
+            objects.delete(key)
+        except OSError as exc:
+            failed += 1
+            log.warning("could not delete object %s now, left to `portal storage gc`: %s", key, exc)
+    if failed:
+        log.warning("%d of %d object(s) left to `portal storage gc`", failed, len(keys))
 
 
 def unit_of(session: Session) -> UnitOfWork:

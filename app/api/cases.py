@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.api import bp
 from app.api.auth import current_actor
-from app.api.idempotency import Answer, respond
+from app.api.idempotency import Answer, Digest, request_label, respond
 from app.api.intake import checked_input, read_multipart, submit
 from app.api.metadata import CASE_MESSAGE_MEMBERS
 from app.api.problems import ValidationFailed
@@ -27,6 +27,7 @@ from app.web import db
 from casefiles.journal import entries
 from casefiles.models import CaseFile
 from casefiles.operations import get_case, get_document, list_cases, visible_cases
+from catalogue.lifecycle import close
 from mailbox.queries import case_messages
 from storage.blobs import read_blob
 
@@ -55,6 +56,19 @@ def list_cases_view() -> dict[str, Any]:
 @bp.get("/cases/<uuid:case_id>", endpoint="get_case_view")
 def get_case_view(case_id: uuid.UUID) -> dict[str, Any]:
     return case_detail(get_case(db(), current_actor(), case_id))
+
+
+@bp.post("/cases/<uuid:case_id>/close", endpoint="close_case")
+def close_case_view(case_id: uuid.UUID) -> BaseResponse:
+    """The lead authority closes the case file; answered again for the same Idempotency-Key."""
+    digest = Digest(request_label())
+    digest.add(request.get_data(cache=True))
+
+    def work() -> Answer:
+        case = close(db(), current_actor(), case_id)
+        return Answer(case_detail(case))
+
+    return respond(digest, work)
 
 
 @bp.get("/cases/<uuid:case_id>/events", endpoint="case_events")

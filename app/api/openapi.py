@@ -171,6 +171,22 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/cases/{case_id}/close": {
+        "post": {
+            "operationId": "closeCase",
+            "summary": "Close one of your authority's case files (it becomes read-only)",
+            "description": "Only the authority leading the case file may close it. 409 "
+            "`not_closable` while a step is open, a delivery is not yet opened, deemed "
+            "delivered or withdrawn, or its receipt is being issued; 409 `case_closed` when it "
+            "is closed already. The retention date comes from the case type, or for plain "
+            "deliveries from the portal's per-kind default.",
+            "parameters": [_id("case_id"), IDEMPOTENCY],
+            "responses": {
+                "200": _json(ref("CaseDetail"), "The closed case file"),
+                **_problems(401, 404, 409),
+            },
+        }
+    },
     "/cases/{case_id}/events": {
         "get": {
             "operationId": "getCaseEvents",
@@ -235,7 +251,7 @@ _PROBLEM_TEXTS = {
     405: "The method is not allowed on this URL; Allow lists those that are",
     406: "The media type asked for in Accept is not offered",
     409: "Conflict; the problem's code says which (already_delivered, receipt_pending, "
-    "request_in_progress)",
+    "request_in_progress, case_closed, not_closable)",
     413: "The request is too large",
     415: "Wrong request media type",
     422: "Invalid input; `errors` names the members at fault",

@@ -28,7 +28,15 @@ MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "tag:portal.lu.ch,2026:problems:"
 
 # Domain error codes whose HTTP status is not 422.
-_STATUS_OF_CODE = {"already_delivered": 409}
+_STATUS_OF_CODE = {
+    "already_delivered": 409,
+    # A closed case file, one that cannot be closed yet, an appraisal in the wrong state
+    # (casefiles/lifecycle.py, casefiles/appraisal.py); the same person deciding twice.
+    "case_closed": 409,
+    "not_closable": 409,
+    "appraisal_conflict": 409,
+    "four_eyes": 403,
+}
 
 _CODE_OF_STATUS = {
     400: "bad_request",
@@ -103,7 +111,7 @@ def from_invalid_input(exc: InvalidInput) -> ApiProblem:
     """A domain InvalidInput as a problem; its `code`, where the domain has one, is kept."""
     code = getattr(exc, "code", None) or "invalid_input"
     status = _STATUS_OF_CODE.get(code, 422)
-    title = "Invalid input" if status == 422 else "Conflict"
+    title = {422: "Invalid input", 403: "Forbidden"}.get(status, "Conflict")
     detail = str(exc)
     errors = [{"field": exc.field, "detail": detail}]
     return ApiProblem(status, title, detail, code=code, errors=errors)

@@ -150,6 +150,8 @@ def case_json(case: CaseFile) -> dict[str, Any]:
         "status": case.status.value,
         "external_ref": case.external_ref,
         "created_at": iso(case.created_at),
+        "closed_at": iso(case.closed_at) if case.closed_at else None,
+        "retention_until": case.retention_until.isoformat() if case.retention_until else None,
         "links": {
             "self": url_for("api.get_case_view", case_id=case.id),
             "events": url_for("api.case_events", case_id=case.id),

@@ -30,6 +30,8 @@ from directory.operations import (
 
 
 def home_for(role: str) -> str:
+    if role == Role.ARCHIVIST.value:
+        return url_for("archive.index")
     return url_for("office.index") if role == Role.CLERK.value else url_for("portal.inbox")
 
 

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("office", __name__)
 
-from app.office import fees, steps, views  # noqa: E402,F401  (routes attach to bp)
+from app.office import fees, lifecycle, steps, views  # noqa: E402,F401  (routes attach to bp)

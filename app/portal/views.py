@@ -31,6 +31,8 @@ def inbox_view() -> str | Response:
     me = actor()
     if me.role == Role.CLERK:
         return redirect(url_for("office.index"))
+    if me.role == Role.ARCHIVIST:
+        return redirect(url_for("archive.index"))
     if me.role != Role.RESIDENT:
         return redirect(url_for("portal.cases"))
     session = db()

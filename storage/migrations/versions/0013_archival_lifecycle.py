@@ -111,7 +111,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # Objects whose data keys a case file's key wraps would be lost with `group_keys`.
-    grouped = op.get_bind().execute(sa.text("SELECT count(*) FROM blobs WHERE group_id IS NOT NULL"))
+    grouped = op.get_bind().execute(
+        sa.text("SELECT count(*) FROM blobs WHERE group_id IS NOT NULL")
+    )
     if grouped.scalar():
         raise RuntimeError(
             "objects are wrapped by case file keys: run `portal storage unwrap` before downgrading"
@@ -128,4 +130,3 @@ def downgrade() -> None:
         batch_op.drop_column("disposition")
         batch_op.drop_column("retention_until")
         batch_op.drop_column("closed_at")
-
