@@ -18,6 +18,16 @@ if _loaded is not None and not str(getattr(_loaded, "__file__", "")).startswith(
     # Something imported the standard library's module first; forget it so that ours loads.
     del sys.modules["mailbox"]
 
-from app.factory import create_app  # noqa: E402  (after the path fix, on purpose)
+from typing import Any  # noqa: E402  (after the path fix, on purpose)
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # The Flask application is imported only when asked for: `portal verify PATH` checks an
+    # export offline and must not pay for (or depend on) the web application.
+    if name == "create_app":
+        from app.factory import create_app
+
+        return create_app
+    raise AttributeError(f"module 'app' has no attribute {name!r}")

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import app as _app  # noqa: F401  (puts the project root first on sys.path; see app/__init__.py)
-from app import anchor_cli, catalogue_cli, communes_cli, export_cli, journal_cli, keys_cli
+from app import (
+    anchor_cli,
+    catalogue_cli,
+    communes_cli,
+    export_cli,
+    journal_cli,
+    keys_cli,
+    storage_cli,
+)
 from app.config import Config, ConfigError
 from app.keys import KeySetupError
 from app.runtime import Runtime, set_current
@@ -56,6 +64,7 @@ cli.add_command(anchor_cli.anchor)
 cli.add_command(communes_cli.communes)
 cli.add_command(catalogue_cli.catalogue)
 cli.add_command(export_cli.export)
+cli.add_command(storage_cli.storage)
 
 
 @cli.group(help="Database schema (Alembic migrations).")
@@ -381,67 +390,6 @@ def deliveries_sweep(as_of: str | None) -> None:
         if done < 500:
             break
     click.echo(f"{total} deliveries now count as delivered (as of {moment.isoformat()})")
-
-
-@cli.group(help="The object store.")
-def storage() -> None:
-    pass
-
-
-@storage.command(
-    "gc", help="Delete stored objects that no row points at (left by processes that died)."
-)
-@click.option(
-    "--older-than-hours",
-    "hours",
-    type=click.FloatRange(min=0),
-    default=24.0,
-    show_default=True,
-    help="Leave younger objects alone: their transaction may still be running.",
-)
-@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-def storage_gc(hours: float, dry_run: bool) -> None:
-    import datetime as dt
-
-    from storage.gc import collect_garbage
-
-    runtime = _runtime()
-    report = collect_garbage(
-        runtime.sessions,
-        runtime.objects.store,
-        grace=dt.timedelta(hours=hours),
-        dry_run=dry_run,
-    )
-    for key in report.orphans:
-        click.echo(f"{'orphan' if dry_run else 'deleted'} {key}")
-    verb = "would delete" if dry_run else "deleted"
-    click.echo(
-        f"{report.scanned} object(s) scanned, {len(report.orphans)} orphaned ({verb}), "
-        f"{report.too_young} orphaned but younger than {hours:g} h (kept), "
-        f"{report.temporary_files} stale temporary file(s) removed"
-    )
-
-
-@storage.command(
-    "rewrap",
-    help="Put the data keys of case files' objects stored before key groups under their case "
-    "file's key (objects are not rewritten; safe to run again). `db upgrade` runs it.",
-)
-def storage_rewrap() -> None:
-    from casefiles.case_keys import rewrap_all
-
-    click.echo(f"rewrapped {rewrap_all(_runtime().transaction)} object(s) under case file keys")
-
-
-@storage.command(
-    "unwrap",
-    help="Wrap every object's data key by the key-encryption key again (before `db downgrade` "
-    "past migration 0013).",
-)
-def storage_unwrap() -> None:
-    from casefiles.case_keys import unwrap_all
-
-    click.echo(f"unwrapped {unwrap_all(_runtime().transaction)} object(s) from case file keys")
 
 
 def main() -> None:

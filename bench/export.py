@@ -114,8 +114,7 @@ def main() -> int:
             f"in {time.perf_counter() - started:.0f} s (not measured)",
             flush=True,
         )
-        startup = _timed([str(BIN / "portal"), "--help"], work)[0]
-        rows = rounds(runtime, work, case_id, doc_bytes, formats, args.repeat)
+        rows, startup = rounds(runtime, work, case_id, doc_bytes, formats, args.repeat)
         report(args, doc_bytes, startup, rows)
         if args.profile:
             profile(work, case_id, formats, args.profile)
@@ -190,13 +189,16 @@ def rounds(
     doc_bytes: int,
     formats: list[str],
     repeat: int,
-) -> list[dict[str, Any]]:
-    """Each measurement `repeat` times, interleaved; one row per (what, format) with medians."""
+) -> tuple[list[dict[str, Any]], float]:
+    """Each measurement `repeat` times, interleaved; one row per (what, format) with medians
+    (the ratio: the median of each round's), and the median start-up time of `portal`."""
     samples: dict[tuple[str, str], dict[str, list[float]]] = {}
     ok: dict[tuple[str, str], bool] = {}
     sizes: dict[str, int] = {}
     signed = _signatures(runtime, case_id)
+    startups = []
     for number in range(1, repeat + 1):
+        startups.append(_timed([str(BIN / "portal"), "--help"], work)[0])
         for packaging in formats:
             package = work / f"export-{packaging}.zip"
             package.unlink(missing_ok=True)
@@ -230,6 +232,9 @@ def rounds(
                 "mb": volume / MB,
                 "s": statistics.median(sample["s"]),
                 "floor": statistics.median(sample["floor"]),
+                "ratio": statistics.median(
+                    f / s for f, s in zip(sample["floor"], sample["s"], strict=True)
+                ),
                 "peak": statistics.median(sample["peak"]),
                 "ok": ok[(what, packaging)],
                 "signatures": len(signed),
@@ -240,7 +245,7 @@ def rounds(
         for (what, p), good in ok.items()
         if not good and (what, p) not in samples
     ]
-    return rows
+    return rows, statistics.median(startups)
 
 
 def _add(
@@ -343,7 +348,7 @@ def report(args: argparse.Namespace, doc_bytes: int, startup: float, rows: list[
     print()
     print(
         f"case file: {args.documents} documents x {args.size} bytes = {doc_bytes / MB:.0f} MB; "
-        f"median of {args.repeat}; `portal --help` alone takes {startup:.2f} s"
+        f"median of {args.repeat}; `portal --help` alone takes {startup:.2f} s (median)"
     )
     # Another program's work slows both sides, but not equally: say how busy the machine was.
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -360,7 +365,7 @@ def report(args: argparse.Namespace, doc_bytes: int, startup: float, rows: list[
             verdicts.append(f"{label}: FAILED, no figure")
             continue
         mbs, floor_mbs = row["mb"] / row["s"], row["mb"] / row["floor"]
-        ratio = row["floor"] / row["s"]
+        ratio = row["ratio"]
         print(
             f"{label:16}{row['mb']:7.0f}{row['s']:8.2f}{mbs:8.0f}{row['floor']:9.2f}"
             f"{floor_mbs:11.0f}{100 * ratio:6.0f}%{row['peak']:9.0f}"
@@ -379,7 +384,8 @@ def report(args: argparse.Namespace, doc_bytes: int, startup: float, rows: list[
             )
     signatures = next((r["signatures"] for r in rows if "signatures" in r), 0)
     print(f"(verify floor: every member hashed and {signatures} journal signatures checked;")
-    print(" 'w/o startup': the command's time less that of `portal --help`, for orientation)")
+    print(" ratio: median of the rounds' floor/command; 'w/o startup': the median floor over the")
+    print(" median command time less that of `portal --help`, for orientation only)")
     print()
     for verdict in verdicts:
         print(verdict)

@@ -179,8 +179,10 @@ def decide(
         "proposed_by": appraisal.proposed_by_label,
         "note": note,
     }
-    action = "appraisal.approved" if approve else "appraisal.rejected"
-    record(session, case, actor, action, payload)
+    if approve:
+        record(session, case, actor, "appraisal.approved", payload)
+    else:
+        record(session, case, actor, "appraisal.rejected", payload)
     if approve and appraisal.disposition == Disposition.DESTROY:
         _destroy(session, actor, case, appraisal, appraisal.reason)
     return appraisal

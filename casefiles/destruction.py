@@ -236,7 +236,8 @@ def _forget(session: Session, doomed: list[_Doomed]) -> None:
     for obj in list(session.identity_map.values()):
         table = getattr(type(obj), "__table__", None)
         identity = inspect(obj).identity or ()
-        if table is not None and (table.name, tuple(identity)) in gone:
+        # `obj in session`: expunging a case file cascades to its parties, already gone then.
+        if table is not None and (table.name, tuple(identity)) in gone and obj in session:
             session.expunge(obj)
 
 

@@ -22,6 +22,7 @@ from app.archive.common import (
 )
 from app.archive.views import render_case
 from app.downloads import attachment
+from app.views_common import not_found_on_denied
 from app.web import db, parse_id
 from casefiles.archive_models import Export, ExportStatus
 from casefiles.errors import NotFound
@@ -32,6 +33,7 @@ from directory.actors import AccessDenied
 
 @bp.route("/cases/<case_id>/exports", methods=["POST"])
 @login_required
+@not_found_on_denied
 def export_create(case_id: str) -> Response | str | tuple[str, int]:
     me, cid = archivist(), parse_id(case_id)
     packaging = request.form.get("packaging", "")
@@ -56,6 +58,7 @@ def _export(export_id: str) -> Export:
 
 @bp.route("/exports/<export_id>.json")
 @login_required
+@not_found_on_denied
 def export_status(export_id: str) -> Response:
     return jsonify(_state(_export(export_id)))
 
@@ -85,6 +88,7 @@ def _progress_text(export: Export) -> str:
 
 @bp.route("/exports/<export_id>")
 @login_required
+@not_found_on_denied
 def export_view(export_id: str) -> str:
     export = _export(export_id)
     return render_template("archive/export.html", export=export, state=_state(export))
@@ -92,6 +96,7 @@ def export_view(export_id: str) -> str:
 
 @bp.route("/exports/<export_id>/download")
 @login_required
+@not_found_on_denied
 def export_download(export_id: str) -> Response:
     me, eid = archivist(), parse_id(export_id)
     try:

@@ -30,6 +30,7 @@ from app.archive.common import (
     states_of,
     today,
 )
+from app.views_common import not_found_on_denied
 from app.web import db, parse_id
 from casefiles import appraisal
 from casefiles.archive_models import Appraisal, AppraisalStatus
@@ -108,6 +109,7 @@ def _page(text: str) -> int:
 
 @bp.route("/cases/<case_id>")
 @login_required
+@not_found_on_denied
 def case(case_id: str) -> str | tuple[str, int]:
     archivist()
     return render_case(parse_id(case_id))
@@ -177,6 +179,7 @@ def _type_title(case_type: str | None) -> str | None:
 
 @bp.route("/cases/<case_id>/propose", methods=["POST"])
 @login_required
+@not_found_on_denied
 def propose(case_id: str) -> Response | str | tuple[str, int]:
     me, cid = archivist(), parse_id(case_id)
     values = {name: request.form.get(name, "") for name in ("disposition", "reason")}
@@ -200,6 +203,7 @@ def _appraisal(appraisal_id: str) -> Appraisal:
 
 @bp.route("/appraisals/<appraisal_id>/approve")
 @login_required
+@not_found_on_denied
 def confirm(appraisal_id: str) -> str | tuple[str, int] | Response:
     """Before approving a destruction: what it destroys, said plainly."""
     me = archivist()
@@ -220,6 +224,7 @@ def render_confirm(row: Appraisal, status: int = 200, **extra: Any) -> str | tup
 
 @bp.route("/appraisals/<appraisal_id>/decide", methods=["POST"])
 @login_required
+@not_found_on_denied
 def decide(appraisal_id: str) -> Response | str | tuple[str, int]:
     me = archivist()
     row = _appraisal(appraisal_id)
@@ -251,6 +256,7 @@ def decide(appraisal_id: str) -> Response | str | tuple[str, int]:
 
 @bp.route("/cases/<case_id>/transfer", methods=["POST"])
 @login_required
+@not_found_on_denied
 def transfer(case_id: str) -> Response | str | tuple[str, int]:
     me, cid = archivist(), parse_id(case_id)
     try:

@@ -12,7 +12,6 @@ from casefiles.export import format as fmt
 from casefiles.export_check.archive import Package
 from casefiles.export_check.journals import check_anchor, check_documents, check_journal
 from casefiles.export_check.report import ExportReport
-from signing.timestamp_checks import check_tokens
 
 
 def check_case(
@@ -125,6 +124,8 @@ def _anchor(
 ) -> None:
     problems, token, digest = check_anchor(raw, case_id, journal)
     if token:
+        from signing.timestamp_checks import check_tokens  # pyHanko: only with an anchor
+
         [token_check] = check_tokens([(token, digest)], [ca] if ca is not None else [])
         stamped = f"{reference}: anchor time-stamped {_when(token_check.gen_time)}"
         if token_check.ok:

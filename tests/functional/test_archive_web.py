@@ -66,6 +66,10 @@ def test_only_archivists_reach_the_workbench(app, runtime, demo, role, status):
         assert _appraisals(runtime, case_id) == []
 
 
+def due_url(day: dt.date) -> str:
+    return f"/archive?retention_due_by={day + dt.timedelta(days=1)}"
+
+
 def test_list_filters_and_pagination(app, runtime, demo):
     close_cases(runtime, [f"Akte {n:03}" for n in range(53)])
     close_cases(runtime, ["Steuerakte 2010"], disposition="destroy", years=10)
@@ -85,13 +89,13 @@ def test_list_filters_and_pagination(app, runtime, demo):
     # Retention due by yesterday: none; by today: the 53 with 0 years, not the 10-year one.
     today = dt.date.today()
     due = _text(client.get(f"/archive?retention_due_by={today + dt.timedelta(days=1)}&q=akte"))
-    assert "Steuerakte 2010" not in due
-    assert "Akte 000" in due
+    assert re.search(r"<caption[^>]*>53 (closed case files|abgeschlossene Dossiers)", due)
+    assert "Steuerakte 2010" not in _text(client.get(f"{due_url(today)}&q=Steuerakte"))
     none = _text(client.get(f"/archive?closed_to={today - dt.timedelta(days=3)}"))
     assert 'scope="row"' not in none
     # Appraisal state and authority filters; an unknown authority is no filter at all.
     assert 'scope="row"' not in _text(client.get("/archive?appraisal=proposed"))
-    assert "Akte 000" in _text(client.get("/archive?authority=nonsense"))
+    assert "Akte 000" in _text(client.get("/archive?authority=nonsense&q=Akte+000"))
     # A date that is not one: a form error, not a 500.
     bad = client.get("/archive?closed_from=31.02.2020")
     assert bad.status_code == 422
@@ -222,3 +226,23 @@ def test_the_demo_has_two_archivists_and_case_files_to_appraise(app, runtime, de
     due = _text(client.get(f"/archive?retention_due_by={dt.date.today()}"))
     assert due.count('<th scope="row">') == 3
     assert "Baubewilligung Gartenhaus" in _text(client.get("/archive"))
+
+
+def test_a_rejected_proposal_can_be_made_again(app, runtime, demo):
+    (case_id,) = close_cases(runtime, ["Hundebewilligung 2013"], disposition="destroy")
+    first, second = _client(app, demo["archivist"]), _client(app, demo[SECOND])
+    page = f"/archive/cases/{case_id}"
+    _post(first, page, f"{page}/propose", {"disposition": "destroy", "reason": "Doppelt"})
+    (proposal,) = _appraisals(runtime, case_id)
+    decide = f"/archive/appraisals/{proposal.id}/decide"
+    assert _post(second, page, decide, {"decision": "maybe"}).status_code == 422
+    response = _post(second, page, decide, {"decision": "reject", "note": "Noch gebraucht"})
+    assert response.status_code == 302
+    assert _appraisals(runtime, case_id)[0].status == AppraisalStatus.REJECTED
+    text = _text(second.get(page))
+    assert "Noch gebraucht" in text and f'action="{page}/propose"' in text
+    assert "Hundebewilligung" in _text(second.get("/archive?appraisal=rejected"))
+    # A decision on a decided proposal: refused with a message, not a 500.
+    again = _post(second, page, decide, {"decision": "approve", "confirm": "1"})
+    assert again.status_code == 409
+    assert case_row(runtime, case_id) is not None

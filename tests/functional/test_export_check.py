@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import struct
 import zipfile
 from pathlib import Path
 
@@ -124,6 +125,12 @@ def _bomb() -> bytes:
     return _zip({"pkg/bagit.txt": b"BagIt-Version: 1.0\n", "pkg/data/x": bytes(20 << 20)})
 
 
+def _liar() -> bytes:
+    """A member whose headers say 1,000 bytes and whose data inflates to 10 MiB."""
+    real = _zip({"pkg/bagit.txt": b"BagIt-Version: 1.0\n", "pkg/data/x": bytes(10 << 20)})
+    return real.replace(struct.pack("<I", 10 << 20), struct.pack("<I", 1000))
+
+
 BAD_INPUT = {
     "a text file": (lambda real: b"not a zip at all\n", "not a readable zip"),
     "a truncated zip": (lambda real: real[: len(real) // 2], "zip"),
@@ -133,6 +140,7 @@ BAD_INPUT = {
     ),
     "an absolute path": (lambda real: _zip({"/etc/evil": b"x"}), "unsafe path"),
     "a zip bomb": (lambda real: _bomb(), "zip bomb"),
+    "a member larger than it says": (lambda real: _liar(), "more than the zip says"),
     "an empty zip": (lambda real: _zip({}), "empty"),
     "an unknown layout": (lambda real: _zip({"pkg/readme.txt": b"hello"}), "no known layout"),
     "two root folders": (lambda real: _zip({"a/bagit.txt": b"x", "b/x": b"x"}), "top-level"),

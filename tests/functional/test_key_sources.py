@@ -36,6 +36,7 @@ from directory.models import ApiClient, Authority
 from signing.token_kek import create_token_kek, load_token_kek
 from storage.blobs import Blob
 from storage.encryption import EncryptedObjects, KeyEncryptionKey, kek_from_base64
+from storage.group_keys import GroupKey
 from tests.conftest import csrf_token, login, post_multipart
 from tests.support.services import free_port, portal_executable
 from tests.support.softhsm import SoftHsmToken
@@ -319,10 +320,14 @@ def test_kek_inside_softhsm_stores_and_reads_documents(
         assert read(app, demo) == letter
         blob = _stored(app, letter)
         store = app.extensions["portal"].objects.store
-    assert blob.kek_id == token_kek.key_id
-    data_key = token_kek.unwrap(blob.wrapped_key)
+        with app.extensions["portal"].sessions() as session:
+            group = session.get_one(GroupKey, blob.group_id)
+    assert blob.kek_id == group.kek_id == token_kek.key_id
+    # The token's KEK unwraps the case file's key, which unwraps the document's data key.
+    case_key = KeyEncryptionKey(token_kek.unwrap(group.wrapped_key))
+    data_key = case_key.unwrap(blob.wrapped_key)
     assert len(blob.wrapped_key) == 40 and data_key not in blob.wrapped_key
-    with EncryptedObjects(store, token_kek).open(blob.key, blob.wrapped_key) as chunks:
+    with EncryptedObjects(store, token_kek).open(blob.key, blob.wrapped_key, case_key) as chunks:
         assert b"".join(chunks) == letter
     assert not (reachable.instance_path / "kek.b64").exists()
 

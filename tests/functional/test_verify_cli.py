@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import uuid
 
 import pytest
 from sqlalchemy import delete, func, select, update
@@ -152,6 +153,11 @@ def test_tampering_is_detected_and_named(runtime, delivered, tamper, tmp_path):
 
 
 def test_unknown_case_id_is_reported(runtime, tmp_path):
+    # One argument that is not a case file id is taken as an export's path (`portal verify PATH`).
     result = run_verify(runtime, "not-an-id", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not-an-id: neither a case file id nor a file" in result.stderr
+    # Among several ids, a malformed one is named as such.
+    result = run_verify(runtime, str(uuid.uuid4()), "not-an-id", cwd=tmp_path)
     assert result.returncode == 2
     assert "not a case file id" in result.stderr
