@@ -183,7 +183,8 @@ PATHS: dict[str, Any] = {
             "parameters": [_id("case_id"), IDEMPOTENCY],
             "responses": {
                 "200": _json(ref("CaseDetail"), "The closed case file"),
-                **_problems(401, 404, 409),
+                # 422: a malformed Idempotency-Key.
+                **_problems(401, 404, 409, 422),
             },
         }
     },

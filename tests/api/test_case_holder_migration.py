@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import inspect, select
 
 from app.migrate import downgrade, upgrade
+from casefiles.case_keys import unwrap_all
 from casefiles.models import CaseFile
 from mailbox.models import Delivery
 from tests.api.support import letter
@@ -19,6 +20,8 @@ def test_existing_case_files_get_the_recipient_they_were_opened_for(api, demo, r
         api.deliver(letter(demo, who=who)).get_json() for who in ("resident", "other_resident")
     ]
     engine = runtime.engine
+    # Below 0013 the KEK wraps every data key again (the downgrade refuses otherwise).
+    assert unwrap_all(runtime.transaction) >= 2
     downgrade(engine, BEFORE_HOLDERS)
     assert "party_id" not in {c["name"] for c in inspect(engine).get_columns("case_files")}
     upgrade(engine)
