@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -114,7 +114,7 @@ def check_ech0160(files, problems):
 def issued_by(cert, ca):
     try:
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
@@ -196,7 +196,7 @@ def verify(path, pinned=None):
     """(problems, CA fingerprint); NotAnExport when it is not an export at all."""
     try:
         return check(path, pinned)
-    except (KeyError, ValueError, TypeError, AttributeError) as error:  # a file missing, or mangled
+    except (KeyError, ValueError, TypeError, AttributeError, UnsupportedAlgorithm) as error:
         return [f"unreadable: {error!r}"], None
 
 

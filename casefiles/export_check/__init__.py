@@ -48,7 +48,11 @@ def check_export(path: Path, ca_pem: bytes | None = None) -> ExportReport:
         _rebuilt_metadata(package, report, export)
     for entry in export.get("cases") or []:
         if isinstance(entry, dict):
-            check_case(package, report, entry, pinned or ca)
+            try:
+                check_case(package, report, entry, pinned or ca)
+            except Exception as error:  # noqa: BLE001  (tampered bytes fail the item, never crash)
+                what = f"{type(error).__name__}: {error}"
+                report.add(str(entry.get("path") or "case file"), [f"unreadable ({what})"], "")
     if not report.cases:
         report.add(fmt.EXPORT_JSON, ["names no case file"], "")
     return report
@@ -79,7 +83,7 @@ def _pdf_validator(ca: x509.Certificate | None) -> Any:
     def validate(data: bytes) -> Any:
         try:
             return validate_pdf(data, [ca] if ca is not None else [])
-        except ValueError as error:
+        except Exception as error:  # noqa: BLE001  (a damaged PDF is a failed item, not a crash)
             return error
 
     return validate

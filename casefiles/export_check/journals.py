@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from signing import merkle
@@ -145,8 +145,8 @@ def _seals(
 def _issued_by(certificate: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
         certificate.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False  # UnsupportedAlgorithm: a key type garbled into one nobody knows
     return True
 
 

@@ -132,8 +132,8 @@ def test_database_cut_mid_batch_answers_503_and_leaves_no_object(
 
         real_store_blobs = mailbox.bulk.store_blobs
 
-        def store_then_cut(session, readers):
-            rows = real_store_blobs(session, readers)  # the documents are in S3 now …
+        def store_then_cut(session, readers, **keys):
+            rows = real_store_blobs(session, readers, **keys)  # the documents are in S3 now …
             postgres_proxy.cut()  # … and the database goes away before their rows
             return rows
 
