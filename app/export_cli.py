@@ -15,6 +15,7 @@ import click
 from app.config import Config
 from app.runtime import Runtime
 from casefiles.export.format import PACKAGINGS
+from storage.durable import fsync_path
 
 
 def _fail(message: str) -> NoReturn:
@@ -76,6 +77,7 @@ def export(case_ids: tuple[str, ...], packaging: str, output: str, force: bool) 
             os.fsync(out.fileno())
         os.chmod(temporary, 0o644)
         os.replace(temporary, target)
+        fsync_path(target.parent)  # the new name too: a hand-over must survive a crash
     except ExportError as error:
         Path(temporary).unlink(missing_ok=True)
         _fail(str(error))

@@ -278,6 +278,9 @@ def _timed(command: list[str], cwd: Path) -> tuple[float, float, int, str]:
     """Run `command`; its wall seconds, peak resident memory in MB (ru_maxrss, KiB on Linux;
     includes the ~10 MB of the measuring Python it was forked from), exit code and the end of
     its error output."""
+    # Every measurement starts with nothing of the last one waiting to reach the disk: an
+    # fsync (the export's, before its rename) would otherwise pay for earlier writes too.
+    os.sync()
     with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as err:
         figures = Path(folder) / "figures"
         measure = [sys.executable, "-I", "-S", "-c", _MEASURE, str(figures)]
@@ -301,6 +304,7 @@ def export_floor(runtime: Runtime, case_id: uuid.UUID, target: Path, compression
     """Seconds to read every version's object through the store (decrypting) and write it into
     a zip with plain zipfile; nothing of the exporter."""
     target.unlink(missing_ok=True)
+    os.sync()  # as before each command (_timed)
     started = time.perf_counter()
     with runtime.sessions() as session:
         versions = session.scalars(

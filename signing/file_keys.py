@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from pyhanko.sign.general import SigningError
-from pyhanko.sign.signers import Signer
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from signing.certificates import certificate_fingerprint, to_asn1
+from signing.certificates import certificate_fingerprint
+
+if TYPE_CHECKING:
+    from pyhanko.sign.signers import Signer
 
 _T = TypeVar("_T")
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
@@ -40,28 +40,8 @@ class FileSealKey:
         return self.private_key.sign(data, _ECDSA_SHA256)
 
     def with_pdf_signer(self, action: Callable[[Signer], _T]) -> _T:
-        return action(_FileKeySigner(self))
+        # pyHanko's signing half loads here, not at import: commands that only read (export,
+        # verify) start without it.
+        from signing.file_key_signer import FileKeySigner
 
-
-class _FileKeySigner(Signer):
-    """A pyHanko signer over an already parsed key.
-
-    pyHanko's `SimpleSigner` parses its private key again for every signature; holding the
-    `cryptography` key object avoids that cost.
-    """
-
-    def __init__(self, key: FileSealKey) -> None:
-        registry = SimpleCertificateStore.from_certs([to_asn1(c) for c in key.chain])
-        # embed_roots: the CA certificate travels in the CMS, so whoever holds only the PDF
-        # (an archive, a court) has the whole chain; trusting the root is still their call.
-        super().__init__(
-            signing_cert=to_asn1(key.certificate), cert_registry=registry, embed_roots=True
-        )
-        self._key = key
-
-    async def async_sign_raw(
-        self, data: bytes, digest_algorithm: str, dry_run: bool = False
-    ) -> bytes:
-        if digest_algorithm != PDF_DIGEST:
-            raise SigningError(f"the seal signs with {PDF_DIGEST} only, not {digest_algorithm}")
-        return self._key.sign(data)
+        return action(FileKeySigner(self))

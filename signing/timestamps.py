@@ -6,18 +6,17 @@ signing.timestamp_checks reads tokens and checks them against the digest they sh
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from asn1crypto import algos, cms, core, tsp
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from pyhanko.sign.general import as_signing_certificate, simple_cms_attribute
-from pyhanko.sign.timestamps import DummyTimeStamper, HTTPTimeStamper, TimeStamper
 
-from signing.certificates import to_asn1
 from signing.seal_key import SealKey
+
+if TYPE_CHECKING:
+    from pyhanko.sign.timestamps import TimeStamper
 
 TSA_COMMON_NAME = "Einwohnerportal interner Zeitstempeldienst (nicht qualifiziert)"
 # The policy under which the portal's own TSA issues tokens (RFC 3161 §2.4.2 requires one):
@@ -26,77 +25,20 @@ EMBEDDED_POLICY = "2.25.133461962886874451273324783727333395402"
 EMBEDDED = "embedded"
 
 
-class PortalTimeStamper(DummyTimeStamper):
-    """pyHanko's local TSA, signing with the portal's EC key.
-
-    pyHanko's `DummyTimeStamper` builds real RFC 3161 tokens, but signs with RSA only and parses
-    its key again for every token (~140 ms for RSA-3072 here). This signs with a P-256
-    `SealKey` instead (a key file or a key in a token), under the portal's own policy; the
-    token is otherwise pyHanko's.
-    """
-
-    def __init__(self, key: SealKey) -> None:
-        super().__init__(
-            tsa_cert=to_asn1(key.certificate),
-            tsa_key=None,  # type: ignore[arg-type]  # unused: _sign_tst_info signs with `key`
-            certs_to_embed=[to_asn1(c) for c in key.chain],  # type: ignore[arg-type]
-        )
-        self._key = key
-
-    def _build_tst_info(
-        self, message_imprint: tsp.MessageImprint, dt: dt.datetime, req: tsp.TimeStampReq
-    ) -> tsp.TSTInfo:
-        info = super()._build_tst_info(message_imprint, dt, req)
-        info["policy"] = tsp.ObjectIdentifier(EMBEDDED_POLICY)
-        return info
-
-    def _sign_tst_info(
-        self, tst_info_data: bytes, md_algorithm: str, dt: dt.datetime
-    ) -> tuple[bytes, cms.CMSAttributes]:
-        # The attributes pyHanko's DummyTimeStamper signs, signed with ECDSA.
-        digest = hashes.Hash(hashes.SHA256())
-        digest.update(tst_info_data)
-        signed_attrs = cms.CMSAttributes(
-            [
-                simple_cms_attribute("content_type", "tst_info"),
-                simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
-                simple_cms_attribute("signing_certificate", as_signing_certificate(self.tsa_cert)),
-                simple_cms_attribute("message_digest", digest.finalize()),
-            ]
-        )
-        return self._key.sign(signed_attrs.dump()), signed_attrs
-
-    def request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        if req["message_imprint"]["hash_algorithm"]["algorithm"].native != "sha256":
-            raise ValueError("the portal's time-stamping service takes SHA-256 imprints only")
-        return super().request_tsa_response(req)
-
-    def _build_signed_data(
-        self,
-        tst_info_data: bytes,
-        md_algorithm: str,
-        signature: bytes,
-        signed_attrs: cms.CMSAttributes,
-    ) -> dict[str, object]:
-        signed_data = super()._build_signed_data(
-            tst_info_data, md_algorithm, signature, signed_attrs
-        )
-        [signer_info] = signed_data["signer_infos"]  # type: ignore[misc]
-        signer_info["signature_algorithm"] = algos.SignedDigestAlgorithm(
-            {"algorithm": "sha256_ecdsa"}
-        )
-        return signed_data
-
-
 @dataclass(frozen=True)
 class TimeStampingAuthority:
     """Who time-stamps for the portal. `stamper` is pyHanko's client interface, so a PDF
     seal takes it as it is; `source` is "embedded" or the TSA's URL; `trust_roots` are the
     roots its tokens chain to."""
 
-    stamper: TimeStamper
+    # Made on first use: pyHanko's signing half is not loaded by commands that never stamp.
+    make_stamper: Callable[[], TimeStamper] = field(repr=False)
     source: str
     trust_roots: tuple[x509.Certificate, ...]
+
+    @cached_property
+    def stamper(self) -> TimeStamper:
+        return self.make_stamper()
 
     def token(self, digest: bytes) -> bytes:
         """An RFC 3161 TimeStampToken (CMS ContentInfo, DER) over a SHA-256 digest."""
@@ -107,11 +49,23 @@ class TimeStampingAuthority:
 
 def embedded_tsa(key: SealKey) -> TimeStampingAuthority:
     """The portal's own TSA, its key from signing.tsa_key.load_or_create_tsa_key."""
-    return TimeStampingAuthority(PortalTimeStamper(key), EMBEDDED, tuple(key.chain[-1:]))
+
+    def stamper() -> TimeStamper:
+        from signing.portal_stamper import PortalTimeStamper
+
+        return PortalTimeStamper(key)
+
+    return TimeStampingAuthority(stamper, EMBEDDED, tuple(key.chain[-1:]))
 
 
 def http_tsa(
     url: str, trust_roots: Sequence[x509.Certificate], timeout: float = 10.0
 ) -> TimeStampingAuthority:
     """A TSA that answers RFC 3161 requests over HTTP (RFC 3161 §3.4)."""
-    return TimeStampingAuthority(HTTPTimeStamper(url, timeout=timeout), url, tuple(trust_roots))
+
+    def stamper() -> TimeStamper:
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        return HTTPTimeStamper(url, timeout=timeout)
+
+    return TimeStampingAuthority(stamper, url, tuple(trust_roots))
