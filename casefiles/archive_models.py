@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from directory.models import enum_column
+from storage.chain_rows import ChainEntryColumns
 from storage.db import Base, UTCDateTime, utcnow
 
 
@@ -49,7 +49,7 @@ class Appraisal(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
 
 
-class DestructionRecord(Base):
+class DestructionRecord(ChainEntryColumns, Base):
     """One entry of the destruction register: a signed, hash-chained journal of its own
     (docs/journal-format.md's entry format, with `register` as the member naming the chain),
     which outlives the case files it records."""
@@ -57,19 +57,7 @@ class DestructionRecord(Base):
     __tablename__ = "destruction_records"
     __table_args__ = (UniqueConstraint("register", "seq"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     register: Mapped[uuid.UUID] = mapped_column()  # casefiles.destruction.REGISTER
-    seq: Mapped[int]
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    actor_kind: Mapped[str] = mapped_column(String(32))
-    actor_id: Mapped[str | None] = mapped_column(String(36))
-    actor_label: Mapped[str] = mapped_column(String(300))
-    action: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64))
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
-    key_id: Mapped[str] = mapped_column(String(64))
     # The destroyed case file's id, to find its record (also in the payload, which is hashed).
     case_id: Mapped[uuid.UUID] = mapped_column(index=True)
 

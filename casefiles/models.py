@@ -7,11 +7,12 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from directory.models import Authority, Party, enum_column
 from storage.blobs import Blob
+from storage.chain_rows import ChainEntryColumns
 from storage.db import Base, UTCDateTime, utcnow
 
 
@@ -130,23 +131,11 @@ class DocumentVersion(Base):
     blob: Mapped[Blob] = relationship()
 
 
-class JournalEntry(Base):
+class JournalEntry(ChainEntryColumns, Base):
     """One append-only event of a case file, chained to the previous one and signed."""
 
     __tablename__ = "journal_entries"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_files.id"), index=True)
-    seq: Mapped[int]
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    actor_kind: Mapped[str] = mapped_column(String(32))
-    actor_id: Mapped[str | None] = mapped_column(String(36))
-    actor_label: Mapped[str] = mapped_column(String(300))
-    action: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64))
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
-    key_id: Mapped[str] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)

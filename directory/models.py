@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
     Enum,
     ForeignKey,
@@ -19,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from storage.chain_rows import ChainEntryColumns
 from storage.db import Base, UTCDateTime, utcnow
 
 
@@ -140,7 +139,7 @@ class Consent(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(300))
 
 
-class ConsentEntry(Base):
+class ConsentEntry(ChainEntryColumns, Base):
     """One signed entry of a party's consent chain: each grant and revocation, hash-chained
     like a case file's journal and in the same format (docs/journal-format.md §9), with the
     member `party_id` where a journal has `case_id`. The rows of `delivery_consents` are its
@@ -149,19 +148,7 @@ class ConsentEntry(Base):
     __tablename__ = "consent_entries"
     __table_args__ = (UniqueConstraint("party_id", "seq"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     party_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("parties.id"), index=True)
-    seq: Mapped[int]
-    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    actor_kind: Mapped[str] = mapped_column(String(32))
-    actor_id: Mapped[str | None] = mapped_column(String(36))
-    actor_label: Mapped[str] = mapped_column(String(300))
-    action: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    entry_hash: Mapped[str] = mapped_column(String(64))
-    signature: Mapped[bytes] = mapped_column(LargeBinary)
-    key_id: Mapped[str] = mapped_column(String(64))
 
 
 class ApiClient(Base):
