@@ -71,7 +71,13 @@ def export(case_ids: tuple[str, ...], packaging: str, output: str, force: bool) 
     try:
         with os.fdopen(handle, "wb") as out, runtime.sessions() as session:
             summary = write_export(
-                session, runtime.keyring, wanted, packaging, out, name=target.stem
+                session,
+                runtime.keyring,
+                wanted,
+                packaging,
+                out,
+                name=target.stem,
+                write_behind=True,
             )
             out.flush()
             os.fsync(out.fileno())

@@ -10,15 +10,12 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis import Redis
-from rq import Queue
 from sqlalchemy.orm import Session
 
 from app.config import Config
 from app.keys import load_keys
-from app.relay import hand_over
 from storage.db import make_engine, make_sessionmaker, transaction
 from storage.encryption import EncryptedObjects
 from storage.jobs import Job, RecordedJob, enqueue, resolve
@@ -26,6 +23,10 @@ from storage.objects import open_store
 from storage.outbox import due_now, mark_done
 from storage.s3_http import Limits
 from storage.work import Services
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq import Queue
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,20 @@ class Runtime:
         # The config is the settings: mailbox.notifications.MailSettings names what it reads.
         services = Services(objects=self.objects, keyring=self.keyring, settings=config)
         self.sessions = make_sessionmaker(self.engine, services)
-        self.redis = Redis.from_url(config.redis_url) if config.redis_url else None
-        self.queue = Queue(config.queue_name, connection=self.redis) if self.redis else None
-        # A connection of its own with short timeouts (a worker sets long ones on `self.redis`
-        # for its blocking dequeue): for the hand-over after commit and the relay.
-        self.dispatch_queue = (
-            Queue(
+        self.redis: Redis | None = None
+        self.queue: Queue | None = None
+        self.dispatch_queue: Queue | None = None
+        if config.redis_url:
+            # Imported only with a Redis to talk to: commands such as `portal export` start
+            # without it (the embedded profile has none).
+            from redis import Redis
+            from rq import Queue
+
+            self.redis = Redis.from_url(config.redis_url)
+            self.queue = Queue(config.queue_name, connection=self.redis)
+            # A connection of its own with short timeouts (a worker sets long ones on
+            # `self.redis` for its blocking dequeue): for the hand-over after commit and the relay.
+            self.dispatch_queue = Queue(
                 config.queue_name,
                 connection=Redis.from_url(
                     config.redis_url,
@@ -76,9 +85,6 @@ class Runtime:
                     socket_timeout=DISPATCH_TIMEOUT,
                 ),
             )
-            if config.redis_url
-            else None
-        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -92,6 +98,8 @@ class Runtime:
             for job in jobs:
                 self.run_recorded(job)
             return
+        from app.relay import hand_over
+
         try:
             hand_over(self.dispatch_queue, jobs)
         except Exception as error:

@@ -24,7 +24,6 @@ from casefiles.anchors import (
 )
 from casefiles.errors import NotFound
 from signing import merkle
-from signing.timestamp_checks import check_tokens, read_token
 
 
 def inclusion_proof(
@@ -51,7 +50,7 @@ def inclusion_proof(
         "inclusion_path": [node.hex() for node in merkle.inclusion_path(index, ordered)],
         "anchor_seq": anchor.seq,
         "statement": statement(anchor).decode(),
-        "timestamp": read_token(anchor.tsa_token).gen_time.isoformat(),
+        "timestamp": _read_token(anchor.tsa_token).gen_time.isoformat(),
         "tsa_source": anchor.tsa_source,
         "token": base64.b64encode(anchor.tsa_token).decode(),
     }
@@ -80,7 +79,17 @@ def check_inclusion_proof(
     if reached is None or reached.hex() != head["root"]:
         problems.append("the inclusion path does not lead to the anchor's root")
     token = base64.b64decode(proof["token"])
+    from signing.timestamp_checks import check_tokens  # pyHanko: only when checking
+
     [check] = check_tokens([(token, hashlib.sha256(signed).digest())], trust_roots)
     if not check.ok:
         problems.append(f"time-stamp: {check.problem}")
     return problems
+
+
+def _read_token(token: bytes) -> Any:
+    # pyHanko loads here, not with the module: `portal export` asks for a proof of every case
+    # file and most have none yet.
+    from signing.timestamp_checks import read_token
+
+    return read_token(token)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 from sqlalchemy import LargeBinary, String
@@ -127,6 +127,14 @@ def open_stored(
     them in bulk); storage.group_keys.GroupKeyMissing if its group was destroyed."""
     wrapping = group_key(session, group_id) if group_id is not None else None
     return objects_of(session).open(key, wrapped_key, wrapping)
+
+
+def blob_opener(session: Session, blob: Blob) -> Callable[[], PlaintextChunks]:
+    """What opens the object later, in any thread: its group's key is looked up now, through
+    the session, which must stay in its own thread (casefiles/export/read_ahead.py)."""
+    wrapping = group_key(session, blob.group_id) if blob.group_id is not None else None
+    objects, key, wrapped_key = objects_of(session), blob.key, blob.wrapped_key
+    return lambda: objects.open(key, wrapped_key, wrapping)
 
 
 def stored_digest(

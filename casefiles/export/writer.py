@@ -31,12 +31,14 @@ from casefiles.export.format import (
     README,
     XSD_FOLDER,
 )
-from casefiles.export.package import PackageWriter, compressible, open_zip
+from casefiles.export.package import PackageWriter, Written, compressible, open_zip
+from casefiles.export.read_ahead import ReadFailed
 from casefiles.export.readme import readme_text
 from casefiles.journal_dump import dump_journal
 from signing import Keyring
-from storage.blobs import read_blob
+from storage.blobs import blob_opener
 from storage.db import utcnow
+from storage.encryption import TamperedObject
 
 Progress = Callable[[int, int], None]
 
@@ -71,9 +73,11 @@ def write_export(
     *,
     progress: Progress | None = None,
     name: str | None = None,
+    write_behind: bool = False,
 ) -> ExportSummary:
     """Write the export of `case_ids` to `out` (a writable binary file) as one zip, streaming
-    every document from the object store; raises ExportError for what cannot be exported."""
+    every document from the object store; raises ExportError for what cannot be exported.
+    `write_behind`: `out` is a file that the caller will fsync; its disk writes start early."""
     check_packaging(packaging)
     wanted = list(dict.fromkeys(case_ids))
     if not wanted:
@@ -108,7 +112,7 @@ def write_export(
         ],
     }
     with open_zip(out) as zf:
-        writer = PackageWriter(zf, name, moment)
+        writer = PackageWriter(zf, name, moment, write_behind=write_behind)
         for case in cases:
             _write_case(session, keyring, writer, f"{payload}/{case.reference}", case, step)
         writer.add_bytes(f"{payload}/{EXPORT_JSON}", _json(export_json))
@@ -149,9 +153,7 @@ def _write_case(
     case: CaseExport,
     step: Callable[[], None],
 ) -> None:
-    for file in case.files:
-        _write_document(session, writer, f"{folder}/{file.path}", file)
-        step()
+    _write_documents(session, writer, folder, case.files, step)
     writer.add(f"{folder}/{JOURNAL}", dump_journal(session, keyring, case.case_id))
     step()
     if case.anchor is not None:
@@ -161,15 +163,38 @@ def _write_case(
     step()
 
 
-def _write_document(session: Session, writer: PackageWriter, path: str, file: VersionFile) -> None:
-    written = writer.add(
-        path, read_blob(session, file.blob), compress=compressible(path, file.media_type)
-    )
-    if (written.sha256, written.size) != (file.blob.sha256, file.blob.size):
+def _write_documents(
+    session: Session,
+    writer: PackageWriter,
+    folder: str,
+    files: list[VersionFile],
+    step: Callable[[], None],
+) -> None:
+    """Every document version, read ahead in another thread; each checked against its record."""
+
+    def written(index: int, written: Written) -> None:
+        file = files[index]
+        if (written.sha256, written.size) != (file.blob.sha256, file.blob.size):
+            raise ExportError(
+                f"document version {file.version_id} does not match its recorded SHA-256: "
+                "the stored object is damaged; nothing was exported"
+            )
+        step()
+
+    # The objects' keys are looked up here, through the session; they are opened and read there.
+    entries = [
+        (f"{folder}/{f.path}", blob_opener(session, f.blob), compressible(f.path, f.media_type))
+        for f in files
+    ]
+    try:
+        writer.add_read_ahead(entries, written)
+    except ReadFailed as failed:
+        if not isinstance(failed.error, TamperedObject):
+            raise failed.error from None
         raise ExportError(
-            f"document version {file.version_id} does not match its recorded SHA-256: "
-            "the stored object is damaged; nothing was exported"
-        )
+            f"document version {files[failed.index].version_id}: the stored object is damaged "
+            f"({failed.error}); nothing was exported"
+        ) from None
 
 
 def _json(value: dict[str, Any]) -> bytes:

@@ -78,9 +78,10 @@ def _fingerprint(certificate: x509.Certificate) -> str:
 
 
 def _pdf_validator(ca: x509.Certificate | None) -> Any:
-    from signing.pdf_validation import validate_pdf  # pyHanko: only once a signed PDF is read
-
     def validate(data: bytes) -> Any:
+        # pyHanko (half a second to load) only once a signed PDF is read: many packages hold none.
+        from signing.pdf_validation import validate_pdf
+
         try:
             return validate_pdf(data, [ca] if ca is not None else [])
         except Exception as error:  # noqa: BLE001  (a damaged PDF is a failed item, not a crash)

@@ -1,25 +1,26 @@
 """Reading an export's zip safely, in one pass: every member streamed and hashed once, nothing
 extracted to disk (docs/export-format.md §1 and §3.1).
 
-What later checks need from a member is kept as it goes by: its SHA-256 and size always, the
-bytes of the small metadata files, and for a signed PDF the result of validating its signatures
-(so a document's bytes are never held for long).
+What later checks need from a member is kept as it goes by: its SHA-256 (taken in another
+thread, hashing.py) and size always, the bytes of the small metadata files, and for a signed PDF
+the result of validating its signatures (so a document's bytes are never held for long).
 """
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import stat
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from casefiles.export import format as fmt
+from casefiles.export_check.hashing import BackgroundHashing
 
 _CHUNK = 1 << 20
 _BIG_MEMBER = 1 << 20  # the ratio limit applies to members larger than this (format.py)
@@ -70,11 +71,15 @@ def read_package(path: Path, make_validator: Callable[[Package], PdfValidator]) 
             ca_name = f"{package.payload}/{fmt.CA_PEM}"
             first = [i for i in infos if names.get(i.filename) == ca_name]
             rest = [i for i in infos if not i.is_dir() and names.get(i.filename) != ca_name]
-            for info in first:
-                _read_member(archive, info, ca_name, package, _unused)
-            validate_pdf = make_validator(package)
-            for info in rest:
-                _read_member(archive, info, names[info.filename], package, validate_pdf)
+            with BackgroundHashing() as hashing:
+                digests: dict[str, tuple[Future[str], int]] = {}
+                for info in first:
+                    _read_member(archive, info, ca_name, package, _unused, hashing, digests)
+                validate_pdf = make_validator(package)
+                for info in rest:
+                    name = names[info.filename]
+                    _read_member(archive, info, name, package, validate_pdf, hashing, digests)
+                package.members = {n: Member(d.result(), size) for n, (d, size) in digests.items()}
             return package
     except NotAnExport:
         raise
@@ -159,18 +164,20 @@ def _read_member(
     name: str,
     package: Package,
     validate_pdf: PdfValidator,
+    hashing: BackgroundHashing,
+    digests: dict[str, tuple[Future[str], int]],
 ) -> None:
-    digest, size = hashlib.sha256(), 0
+    digest, size = hashing.new(), 0
     keep = _is_metadata(name, package.payload) and info.file_size <= _KEEP_LIMIT
     chunks: list[bytes] | None = [] if keep else None
     for chunk in _contents(archive, info):
         if size == 0 and chunks is None and chunk.startswith(b"%PDF"):
             chunks = [] if info.file_size <= _PDF_LIMIT else None  # held until validated
-        digest.update(chunk)
+        hashing.update(digest, chunk)
         size += len(chunk)
         if chunks is not None:
             chunks.append(chunk)
-    package.members[name] = Member(digest.hexdigest(), size)
+    digests[name] = (hashing.hexdigest(digest), size)
     if chunks is None:
         return
     data = b"".join(chunks)

@@ -276,3 +276,87 @@ def test_memory_stays_flat_for_large_documents(runtime, tmp_path):
     assert peak < limit, f"peak {peak} bytes of Python memory for {size}-byte documents"
     bag = bagit.Bag(str(unpack(target, tmp_path / "x")))
     bag.validate(fast=True)  # Payload-Oxum; the full check ran above for the small packages
+
+
+def test_a_damaged_stored_object_stops_the_export_cleanly(runtime, tmp_path):
+    """A stored object that no longer authenticates, in the middle of the documents (they are
+    read ahead in a thread of their own): a clear error naming the version, exit code 2, no
+    file; the other case files still export."""
+    import io
+
+    from sqlalchemy import select
+
+    from casefiles.models import Document, DocumentVersion
+
+    case_id = build_case(runtime, documents=3, size=300_000, receipt=False)
+    with runtime.sessions() as session:
+        versions = session.scalars(
+            select(DocumentVersion)
+            .join(Document)
+            .where(Document.case_id == case_id)
+            .order_by(Document.created_at, Document.id)
+        ).all()
+        damaged = versions[len(versions) // 2]
+        key, version_id = damaged.blob.key, damaged.id
+    store = runtime.objects.store
+    with store.open(key) as stored:
+        data = bytearray(stored.read())
+    data[len(data) * 3 // 4] ^= 0x01  # in a later chunk: the first ones were written already
+    store.put(key, io.BytesIO(bytes(data)), len(data))
+
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_portal(
+        runtime,
+        "export",
+        str(case_id),
+        "--format",
+        "bagit",
+        "-o",
+        str(out / "x.zip"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"document version {version_id}".encode() in result.stderr
+    assert b"damaged" in result.stderr and b"Traceback" not in result.stderr
+    assert list(out.iterdir()) == []
+
+    # A record that no longer matches its object (the row's digest changed behind the
+    # domain's back): refused as well, while the reader is already ahead in the next document.
+    from storage.blobs import Blob
+
+    changed = build_case(runtime, documents=3, size=300_000, receipt=False, title="Verändert")
+    with runtime.sessions() as session:
+        first = session.scalars(
+            select(DocumentVersion)
+            .join(Document)
+            .where(Document.case_id == changed)
+            .order_by(Document.created_at, Document.id)
+        ).first()
+        blob_id, first_id = first.blob.id, first.id
+    with runtime.sessions.begin() as session:
+        session.execute(
+            Blob.__table__.update().where(Blob.__table__.c.id == blob_id).values(sha256="0" * 64)
+        )
+    result = run_portal(
+        runtime,
+        "export",
+        str(changed),
+        "--format",
+        "ech0160",
+        "-o",
+        str(out / "z.zip"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"document version {first_id} does not match its recorded SHA-256".encode() in (
+        result.stderr
+    )
+    assert list(out.iterdir()) == []
+
+    other = build_case(runtime, documents=1, receipt=False, title="Unbeschädigt")
+    fine = run_portal(
+        runtime, "export", str(other), "--format", "bagit", "-o", str(out / "y.zip"), cwd=tmp_path
+    )
+    assert fine.returncode == 0, fine.stderr
+    bagit.Bag(str(unpack(out / "y.zip", tmp_path / "y"))).validate()

@@ -92,3 +92,52 @@ def test_nothing_below_app_imports_flask(tmp_path, runtime):
         "directory.login",
     ):
         assert module in seen["imported"]
+
+
+EXPORT_PROBE = """
+import atexit, json, sys
+HEAVY = ("redis", "rq", "pyhanko", "jsonschema", "flask", "pikepdf")
+atexit.register(lambda: print(json.dumps(sorted(
+    {m.split(".")[0] for m in sys.modules} & set(HEAVY))), flush=True))
+sys.argv = ["portal", *ARGS]
+from app.entry import main
+main()
+"""
+
+
+def test_portal_export_loads_only_what_it_uses(tmp_path, runtime):
+    """`portal export` on a gigabyte is timed against a floor (bench/export.py), start-up
+    included: it loads no job queue, PDF signer, schema checker or web framework (the other
+    commands load theirs when named, app/cli.py)."""
+    from tests.support.export_world import build_case
+
+    case_id = build_case(runtime, documents=1, receipt=False)
+    target = tmp_path / "x.zip"
+    args = ["export", str(case_id), "--format", "bagit", "-o", str(target)]
+    env = {"PATH": "/usr/bin:/bin", **runtime.config.as_env()}
+    env.pop("PORTAL_REDIS_URL", None)  # as on the embedded profile: no Redis to talk to
+    result = subprocess.run(
+        [sys.executable, "-c", f"ARGS = {args!r}\n" + EXPORT_PROBE],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+    assert target.is_file()
+
+    # `portal verify PATH` as well: pyHanko only for a package with a signed PDF in it.
+    verify = ["verify", str(target)]
+    result = subprocess.run(
+        [sys.executable, "-c", f"ARGS = {verify!r}\n" + EXPORT_PROBE],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    signed = b"/ByteRange" in target.read_bytes()
+    assert json.loads(result.stdout.splitlines()[-1]) == (["pyhanko"] if signed else [])
