@@ -23,7 +23,6 @@ Targets (issue #10): export >= 50 % of its floor, peak memory <= 200 MB, verify 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import os
 import shutil
@@ -33,7 +32,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +39,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # The project root first: `mailbox` must be ours, not the standard library's (see DESIGN.md).
 sys.path.insert(0, str(ROOT))
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from sqlalchemy import select  # noqa: E402
-from sqlalchemy.orm import selectinload  # noqa: E402
 
 import app.models  # noqa: E402, F401  (every model registered, as `portal` has them)
 from app.config import Config  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
+from bench.export_floors import compression_of, export_floor, signatures, verify_floor  # noqa: E402
+from bench.measure import timed  # noqa: E402
 from bench.world import base_pdf, create_database, letter_pdf, portal_env, seed  # noqa: E402
 from casefiles.documents import Intake, Upload  # noqa: E402
-from casefiles.models import CaseFile, Document, DocumentVersion, JournalEntry  # noqa: E402
+from casefiles.models import CaseFile  # noqa: E402
 from casefiles.operations import add_document, open_case  # noqa: E402
 from directory.actors import Actor  # noqa: E402
 from directory.models import ApiClient, Party  # noqa: E402
-from storage.blobs import read_blob  # noqa: E402
 
 BIN = Path(sys.executable).parent
 MB = 1_000_000
@@ -195,23 +191,23 @@ def rounds(
     samples: dict[tuple[str, str], dict[str, list[float]]] = {}
     ok: dict[tuple[str, str], bool] = {}
     sizes: dict[str, int] = {}
-    signed = _signatures(runtime, case_id)
+    signed = signatures(runtime, case_id)
     startups = []
     for number in range(1, repeat + 1):
-        startups.append(_timed([str(BIN / "portal"), "--help"], work)[0])
+        startups.append(timed([str(BIN / "portal"), "--help"], work)[0])
         for packaging in formats:
             package = work / f"export-{packaging}.zip"
             package.unlink(missing_ok=True)
             command = ["export", str(case_id), "--format", packaging, "-o", str(package)]
-            seconds, peak, code, err = _timed([str(BIN / "portal"), *command], work)
+            seconds, peak, code, err = timed([str(BIN / "portal"), *command], work)
             ok[("export", packaging)] = code == 0 and ok.get(("export", packaging), True)
             if code != 0:
                 print(f"portal export --format {packaging} failed ({code}): {err}", flush=True)
                 continue
             sizes[packaging] = package.stat().st_size
-            floor_s = export_floor(runtime, case_id, work / "floor.zip", _compression(package))
+            floor_s = export_floor(runtime, case_id, work / "floor.zip", compression_of(package))
             _add(samples, ("export", packaging), seconds, floor_s, peak)
-            seconds, peak, code, err = _timed([str(BIN / "portal"), "verify", str(package)], work)
+            seconds, peak, code, err = timed([str(BIN / "portal"), "verify", str(package)], work)
             ok[("verify", packaging)] = code == 0 and ok.get(("verify", packaging), True)
             if code != 0:
                 print(f"portal verify ({packaging}) exited {code}: {err}", flush=True)
@@ -259,93 +255,6 @@ def _add(
     sample["s"].append(seconds)
     sample["floor"].append(floor_s)
     sample["peak"].append(peak)
-
-
-# Measures a command from a small Python of its own: a child that the bench forked directly
-# would report the bench's own peak (Linux keeps ru_maxrss across the vfork + exec that
-# subprocess uses), so the figure would be the bench's memory, not the command's.
-_MEASURE = """import resource, subprocess, sys, time
-started = time.perf_counter()
-code = subprocess.run(sys.argv[2:]).returncode
-seconds = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-open(sys.argv[1], "w").write(f"{seconds} {peak}")
-sys.exit(code)
-"""
-
-
-def _timed(command: list[str], cwd: Path) -> tuple[float, float, int, str]:
-    """Run `command`; its wall seconds, peak resident memory in MB (ru_maxrss, KiB on Linux;
-    includes the ~10 MB of the measuring Python it was forked from), exit code and the end of
-    its error output."""
-    # Every measurement starts with nothing of the last one waiting to reach the disk: an
-    # fsync (the export's, before its rename) would otherwise pay for earlier writes too.
-    os.sync()
-    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as err:
-        figures = Path(folder) / "figures"
-        measure = [sys.executable, "-I", "-S", "-c", _MEASURE, str(figures)]
-        code = subprocess.run(
-            [*measure, *command], cwd=cwd, stdout=subprocess.DEVNULL, stderr=err
-        ).returncode
-        seconds, peak_kib = figures.read_text().split()
-        err.seek(0)
-        message = err.read().decode(errors="replace").strip().splitlines()[-3:]
-    return float(seconds), int(peak_kib) * 1024 / MB, code, " | ".join(message)
-
-
-def _compression(package: Path) -> int:
-    """The compression the export gave its documents (the most common among large members)."""
-    with zipfile.ZipFile(package) as archive:
-        kinds = [i.compress_type for i in archive.infolist() if i.file_size >= 64 * 1024]
-    return max(set(kinds), key=kinds.count) if kinds else zipfile.ZIP_STORED
-
-
-def export_floor(runtime: Runtime, case_id: uuid.UUID, target: Path, compression: int) -> float:
-    """Seconds to read every version's object through the store (decrypting) and write it into
-    a zip with plain zipfile; nothing of the exporter."""
-    target.unlink(missing_ok=True)
-    os.sync()  # as before each command (_timed)
-    started = time.perf_counter()
-    with runtime.sessions() as session:
-        versions = session.scalars(
-            select(DocumentVersion)
-            .join(Document)
-            .where(Document.case_id == case_id)
-            .options(selectinload(DocumentVersion.blob))
-        ).all()
-        with target.open("wb") as raw, zipfile.ZipFile(raw, "w", compression) as archive:
-            for version in versions:
-                name = f"floor/documents/{version.id}/{version.filename}"
-                with archive.open(name, "w", force_zip64=True) as member:
-                    for chunk in read_blob(session, version.blob):
-                        member.write(chunk)
-    seconds = time.perf_counter() - started
-    target.unlink()
-    return seconds
-
-
-def _signatures(runtime: Runtime, case_id: uuid.UUID) -> list[tuple[Any, bytes, bytes]]:
-    """The case file's journal signatures with their public keys, read before the clock runs."""
-    with runtime.sessions() as session:
-        entries = session.scalars(select(JournalEntry).where(JournalEntry.case_id == case_id)).all()
-        keys = {k: runtime.keyring.certificate(k).public_key() for k in {e.key_id for e in entries}}
-        return [(keys[e.key_id], e.signature, bytes.fromhex(e.entry_hash)) for e in entries]
-
-
-def verify_floor(package: Path, signed: list[tuple[Any, bytes, bytes]]) -> float:
-    """Seconds to hash every member of the package as read from the zip and check as many
-    ECDSA P-256 signatures as the journal holds."""
-    started = time.perf_counter()
-    with zipfile.ZipFile(package) as archive:
-        for info in archive.infolist():
-            digest = hashlib.sha256()
-            with archive.open(info) as member:
-                while chunk := member.read(1 << 20):
-                    digest.update(chunk)
-    algorithm = ec.ECDSA(hashes.SHA256())
-    for key, signature, entry_hash in signed:
-        key.verify(signature, entry_hash, algorithm)
-    return time.perf_counter() - started
 
 
 def report(args: argparse.Namespace, doc_bytes: int, startup: float, rows: list[dict]) -> None:
