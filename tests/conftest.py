@@ -158,14 +158,16 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         try:
             with rt.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
-                    names = ", ".join(t.name for t in tables)  # our own table names
-                    conn.execute(text(f"TRUNCATE {names} CASCADE"))  # noqa: S608
+                    # One round trip of DELETEs, children first: on a test's few rows about 1 ms,
+                    # where TRUNCATE (new files for every table) took 80 ms, 1,400 times a run.
+                    deletes = "; ".join(f'DELETE FROM "{t.name}"' for t in tables)  # noqa: S608
+                    conn.execute(text(deletes))  # our own table names
                 else:
                     for table in tables:
                         conn.execute(table.delete())
             break
         except OperationalError:
-            # A worker job that started late can still deadlock with TRUNCATE; try again.
+            # A worker job that started late can still deadlock with the cleaning; try again.
             if attempt == 4:
                 raise
             time.sleep(0.2)
