@@ -246,3 +246,39 @@ def test_a_rejected_proposal_can_be_made_again(app, runtime, demo):
     again = _post(second, page, decide, {"decision": "approve", "confirm": "1"})
     assert again.status_code == 409
     assert case_row(runtime, case_id) is not None
+
+
+def test_a_failed_export_says_so_in_the_page_language(app, runtime, demo):
+    """The job fails on a damaged stored object: the page says in German that nothing was
+    stored, with the exporter's detail marked as English, and offers no download."""
+    from casefiles.models import Document
+
+    (case_id,) = close_cases(runtime, ["Gewerbebewilligung 2013"], document=True)
+    first, second = _client(app, demo["archivist"]), _client(app, demo[SECOND])
+    page = f"/archive/cases/{case_id}"
+    _post(first, page, f"{page}/propose", {"disposition": "archive", "reason": "Wertvoll"})
+    (proposal,) = _appraisals(runtime, case_id)
+    _post(second, page, f"/archive/appraisals/{proposal.id}/decide", {"decision": "approve"})
+    assert _appraisals(runtime, case_id)[0].status == AppraisalStatus.APPROVED
+
+    with runtime.sessions() as session:
+        document = session.scalars(select(Document).where(Document.case_id == case_id)).one()
+        key = document.versions[0].blob.key
+    store = runtime.objects.store
+    with store.open(key) as stored:
+        data = bytearray(stored.read())
+    data[len(data) // 2] ^= 0x01
+    store.put(key, io.BytesIO(bytes(data)), len(data))
+
+    response = _post(second, page, f"{page}/exports", {"packaging": "ech0160"})
+    assert response.status_code == 302
+    export_page = response.headers["Location"]
+    state = wait_for(
+        lambda: (s := second.get(export_page + ".json").get_json())["finished"] and s, 60
+    )
+    assert state["status"] == "failed" and state["download"] is None, state
+    html = _text(second.get(export_page))
+    assert "Der Export ist fehlgeschlagen; es wurde kein Paket gespeichert." in html
+    detail = re.search(r'<span lang="en">([^<]*)</span>', html)
+    assert detail is not None and "the stored object is damaged" in detail.group(1)
+    assert '<p id="export-download" hidden>' in html
