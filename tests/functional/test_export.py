@@ -270,9 +270,11 @@ def test_memory_stays_flat_for_large_documents(runtime, tmp_path):
     finally:
         tracemalloc.stop()
     assert summary.bytes > 4 * size and target.stat().st_size > 4 * size
-    # The services profile's S3 server (moto) runs in this process and holds the object it
-    # serves: one document's worth on its side, nothing more on ours.
-    limit = size if runtime.queue is None else 2 * size
+    # Ours is about 3 MB here (the embedded profile: chunks in flight to the writer thread). The
+    # services profile's S3 server (moto) runs in this process and holds each object it serves
+    # whole; at a document's end, while its handler still holds the last one, the export already
+    # asks for the next: up to two documents' worth on its side (seen once in CI: 20.5 MB).
+    limit = size if runtime.queue is None else 3 * size
     assert peak < limit, f"peak {peak} bytes of Python memory for {size}-byte documents"
     bag = bagit.Bag(str(unpack(target, tmp_path / "x")))
     bag.validate(fast=True)  # Payload-Oxum; the full check ran above for the small packages
