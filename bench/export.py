@@ -45,7 +45,7 @@ import app.models  # noqa: E402, F401  (every model registered, as `portal` has 
 from app.config import Config  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from bench.export_floors import compression_of, export_floor, signatures, verify_floor  # noqa: E402
-from bench.measure import timed  # noqa: E402
+from bench.measure import MB, timed  # noqa: E402
 from bench.world import base_pdf, create_database, letter_pdf, portal_env, seed  # noqa: E402
 from casefiles.documents import Intake, Upload  # noqa: E402
 from casefiles.models import CaseFile  # noqa: E402
@@ -54,7 +54,6 @@ from directory.actors import Actor  # noqa: E402
 from directory.models import ApiClient, Party  # noqa: E402
 
 BIN = Path(sys.executable).parent
-MB = 1_000_000
 FORMATS = ("bagit", "ech0160")
 EXPORT_RATIO, VERIFY_RATIO, PEAK_MB = 0.5, 0.5, 200
 

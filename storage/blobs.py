@@ -125,15 +125,21 @@ def open_stored(
 ) -> PlaintextChunks:
     """The plaintext chunks of an object given its row's columns (for readers that select
     them in bulk); storage.group_keys.GroupKeyMissing if its group was destroyed."""
-    wrapping = group_key(session, group_id) if group_id is not None else None
-    return objects_of(session).open(key, wrapped_key, wrapping)
+    return stored_opener(session, key, wrapped_key, group_id)()
 
 
 def blob_opener(session: Session, blob: Blob) -> Callable[[], PlaintextChunks]:
-    """What opens the object later, in any thread: its group's key is looked up now, through
-    the session, which must stay in its own thread (casefiles/export/read_ahead.py)."""
-    wrapping = group_key(session, blob.group_id) if blob.group_id is not None else None
-    objects, key, wrapped_key = objects_of(session), blob.key, blob.wrapped_key
+    """What opens the object later, in any thread (casefiles/export/read_ahead.py)."""
+    return stored_opener(session, blob.key, blob.wrapped_key, blob.group_id)
+
+
+def stored_opener(
+    session: Session, key: str, wrapped_key: bytes, group_id: uuid.UUID | None
+) -> Callable[[], PlaintextChunks]:
+    """Its group's key is looked up now, through the session, which must stay in its own
+    thread; the opener itself uses no session."""
+    wrapping = group_key(session, group_id) if group_id is not None else None
+    objects = objects_of(session)
     return lambda: objects.open(key, wrapped_key, wrapping)
 
 

@@ -21,6 +21,7 @@ from casefiles.archive_models import Appraisal, AppraisalStatus
 from casefiles.models import CaseStatus
 from tests.conftest import csrf_token, login, wait_for
 from tests.support.archive_world import case_row, close_cases
+from tests.support.export_world import damage_object
 
 SECOND = "archiv2@staatsarchiv.demo"
 
@@ -263,12 +264,7 @@ def test_a_failed_export_says_so_in_the_page_language(app, runtime, demo):
 
     with runtime.sessions() as session:
         document = session.scalars(select(Document).where(Document.case_id == case_id)).one()
-        key = document.versions[0].blob.key
-    store = runtime.objects.store
-    with store.open(key) as stored:
-        data = bytearray(stored.read())
-    data[len(data) // 2] ^= 0x01
-    store.put(key, io.BytesIO(bytes(data)), len(data))
+        damage_object(runtime, document.versions[0].blob.key)
 
     response = _post(second, page, f"{page}/exports", {"packaging": "ech0160"})
     assert response.status_code == 302

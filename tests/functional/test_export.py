@@ -20,7 +20,7 @@ from lxml import etree
 
 from app.cli import cli
 from casefiles.export.ech0160 import metadata_xml
-from tests.support.export_world import build_case
+from tests.support.export_world import build_case, damage_object
 from tests.support.services import portal_executable
 
 OFFICIAL_XSD = Path("/work/shared/reference/ech-0160/xsd")
@@ -284,8 +284,6 @@ def test_a_damaged_stored_object_stops_the_export_cleanly(runtime, tmp_path):
     """A stored object that no longer authenticates, in the middle of the documents (they are
     read ahead in a thread of their own): a clear error naming the version, exit code 2, no
     file; the other case files still export."""
-    import io
-
     from sqlalchemy import select
 
     from casefiles.models import Document, DocumentVersion
@@ -300,11 +298,7 @@ def test_a_damaged_stored_object_stops_the_export_cleanly(runtime, tmp_path):
         ).all()
         damaged = versions[len(versions) // 2]
         key, version_id = damaged.blob.key, damaged.id
-    store = runtime.objects.store
-    with store.open(key) as stored:
-        data = bytearray(stored.read())
-    data[len(data) * 3 // 4] ^= 0x01  # in a later chunk: the first ones were written already
-    store.put(key, io.BytesIO(bytes(data)), len(data))
+    damage_object(runtime, key, at=0.75)  # in a later chunk: the first ones are written already
 
     out = tmp_path / "out"
     out.mkdir()

@@ -26,8 +26,9 @@ print(json.dumps({
 """
 
 
-def _probe(tmp_path: Path, runtime, code: str) -> dict:
-    env = {"PATH": "/usr/bin:/bin", **runtime.config.as_env()}
+def _probe(tmp_path: Path, runtime, code: str, env: dict[str, str] | None = None) -> dict:
+    """The probe's last line of output (JSON); `env`: instead of the instance's settings."""
+    env = env if env is not None else {"PATH": "/usr/bin:/bin", **runtime.config.as_env()}
     # From another directory, as gunicorn is started by an operator: `import app` puts the
     # project root first on sys.path, which is also where `wsgi` is found.
     result = subprocess.run(
@@ -38,7 +39,7 @@ def _probe(tmp_path: Path, runtime, code: str) -> dict:
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.splitlines()[-1])
 
 
@@ -116,28 +117,12 @@ def test_portal_export_loads_only_what_it_uses(tmp_path, runtime):
     args = ["export", str(case_id), "--format", "bagit", "-o", str(target)]
     env = {"PATH": "/usr/bin:/bin", **runtime.config.as_env()}
     env.pop("PORTAL_REDIS_URL", None)  # as on the embedded profile: no Redis to talk to
-    result = subprocess.run(
-        [sys.executable, "-c", f"ARGS = {args!r}\n" + EXPORT_PROBE],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == []
+    assert _probe(tmp_path, runtime, f"ARGS = {args!r}\n" + EXPORT_PROBE, env) == []
     assert target.is_file()
 
     # `portal verify PATH` as well: pyHanko only for a package with a signed PDF in it.
     verify = ["verify", str(target)]
-    result = subprocess.run(
-        [sys.executable, "-c", f"ARGS = {verify!r}\n" + EXPORT_PROBE],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    no_instance = {"PATH": "/usr/bin:/bin"}
+    loaded = _probe(tmp_path, runtime, f"ARGS = {verify!r}\n" + EXPORT_PROBE, no_instance)
     signed = b"/ByteRange" in target.read_bytes()
-    assert json.loads(result.stdout.splitlines()[-1]) == (["pyhanko"] if signed else [])
+    assert loaded == (["pyhanko"] if signed else [])

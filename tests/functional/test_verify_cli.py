@@ -3,7 +3,6 @@ with the case file and the item named."""
 
 from __future__ import annotations
 
-import io
 import subprocess
 import uuid
 
@@ -14,6 +13,7 @@ from casefiles.models import CaseFile, DocumentVersion, JournalEntry
 from storage.blobs import Blob
 from tests.conftest import login
 from tests.functional.test_core_loop import deliver_letter
+from tests.support.export_world import damage_object
 from tests.support.services import portal_executable
 
 
@@ -63,11 +63,7 @@ def _flip_stored_byte(runtime, case_id):
             .where(DocumentVersion.document.has(case_id=case_id))
         ).first()
         key = version.blob.key
-    store = runtime.objects.store
-    with store.open(key) as f:
-        data = bytearray(f.read())
-    data[len(data) // 2] ^= 0x01
-    store.put(key, io.BytesIO(bytes(data)), len(data))
+    damage_object(runtime, key)
     return "stored object"
 
 

@@ -188,3 +188,13 @@ def approve_for_archive(runtime: Any, case_id: uuid.UUID) -> Actor:
     with runtime.transaction() as session:
         decide(session, second, appraisal_id, approve=True)
     return first
+
+
+def damage_object(runtime: Any, key: str, at: float = 0.5) -> None:
+    """Flip one bit of the stored object `key`, at the fraction `at` of its bytes, behind the
+    portal's back (as a failing disk or someone with access to the bucket would)."""
+    store = runtime.objects.store
+    with store.open(key) as stored:
+        data = bytearray(stored.read())
+    data[int(len(data) * at)] ^= 0x01
+    store.put(key, io.BytesIO(bytes(data)), len(data))
